@@ -1,0 +1,333 @@
+//! Building packets: choosing frames, sealing, header protection, and GSO batching.
+
+use super::sent::SentPacket;
+use super::spaces::SpaceId;
+use super::timers::Timer;
+use super::{Connection, HANDSHAKE_PACKET_SIZE, State, Transmit};
+use crate::coding::Writer;
+use crate::frame;
+use crate::packet::{self, LongType};
+use crate::stream::Side;
+use crate::time::Instant;
+
+/// AEAD tag length of every suite.
+const TAG_LEN: usize = 16;
+/// Header protection samples 16 bytes starting 4 bytes after the packet number, so the
+/// packet number plus payload must be at least this long.
+const MIN_PN_AND_PAYLOAD: usize = 4;
+
+impl Connection {
+    /// Writes the next datagram(s) into `buf`. Several equal-size datagrams (up to
+    /// `max_segments`) may be written for GSO; see [`Transmit::segment_size`].
+    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], max_segments: usize) -> Option<Transmit> {
+        if self.state == State::Drained {
+            return None;
+        }
+        let mut written = 0;
+        let mut segments = 0;
+        let mut segment_size = 0;
+        while segments < max_segments.max(1) {
+            let space_id = if self.wants_handshake_packet() { SpaceId::Handshake } else { SpaceId::Data };
+            if self.spaces[space_id as usize].keys.is_none() {
+                break;
+            }
+            let max = match space_id {
+                SpaceId::Handshake => HANDSHAKE_PACKET_SIZE.min(usize::from(self.mtu)),
+                SpaceId::Data => usize::from(self.mtu),
+            };
+            let mut limit = if segments == 0 { max } else { segment_size }.min(buf.len() - written);
+            let budget = usize::try_from(self.path.send_budget()).unwrap_or(usize::MAX);
+            if budget < limit {
+                if segments > 0 || budget < HANDSHAKE_PACKET_SIZE.min(limit) {
+                    // Not enough amplification budget for a useful packet: wait for the peer.
+                    break;
+                }
+                limit = budget;
+            }
+            if limit < 64 {
+                break;
+            }
+            let Some(n) = self.build_packet(now, space_id, &mut buf[written..written + limit]) else { break };
+            self.path.on_sent(n);
+            if segments == 0 {
+                segment_size = n;
+            }
+            written += n;
+            segments += 1;
+            // A short packet ends a GSO batch (all but the last segment must be full size), and
+            // handshake datagrams travel alone.
+            if n < limit || space_id == SpaceId::Handshake || self.is_closed() {
+                break;
+            }
+        }
+        if self.rejected && !self.close_pending {
+            // Refused handshake: the close is out, nothing else to keep.
+            self.state = State::Drained;
+            self.timers.stop_all();
+        }
+        if segments == 0 {
+            return None;
+        }
+        Some(Transmit {
+            destination: self.path.remote,
+            size: written,
+            segment_size: (segments > 1).then_some(segment_size),
+        })
+    }
+
+    /// Whether the handshake space has something to send right now.
+    fn wants_handshake_packet(&self) -> bool {
+        let hs = &self.spaces[SpaceId::Handshake as usize];
+        if hs.keys.is_none() {
+            return false;
+        }
+        if self.state == State::Closing {
+            return self.spaces[SpaceId::Data as usize].keys.is_none();
+        }
+        hs.crypto_send.has_data() || hs.received.immediate_ack || hs.probes_owed > 0
+    }
+
+    /// Whether ack-eliciting packets may go now (congestion window and pacer), arming the
+    /// pacing timer when the pacer says wait.
+    fn may_send_eliciting(&mut self, now: Instant, size: usize, probing: bool) -> bool {
+        if probing {
+            return true;
+        }
+        let window = self.cc.window();
+        if self.bytes_in_flight + size as u64 > window {
+            return false;
+        }
+        if self.config.pacing
+            && let Some(at) = self.pacer.delay(self.rtt.smoothed(), size as u64, self.mtu, window, now)
+        {
+            self.timers.set(Timer::Pacing, at);
+            return false;
+        }
+        true
+    }
+
+    /// Builds one packet of `space_id` into `out` (whose length is the packet size limit).
+    /// Returns its size, or `None` when there is nothing to send.
+    fn build_packet(&mut self, now: Instant, space_id: SpaceId, out: &mut [u8]) -> Option<usize> {
+        let si = space_id as usize;
+        let long = space_id == SpaceId::Handshake;
+        let pn = self.spaces[si].next_pn;
+        let pn_len = packet::pn_len(pn, self.spaces[si].largest_acked);
+        let mut w = Writer::new(out);
+        let length_field = if long {
+            Some(packet::write_long_header(&mut w, LongType::Handshake, &self.remote_cid, &self.local_cid, pn, pn_len))
+        } else {
+            packet::write_short_header(&mut w, &self.remote_cid, false, pn, pn_len);
+            None
+        };
+        let header_len = w.position();
+        let pn_offset = header_len - pn_len;
+        drop(w);
+        let payload_cap = out.len().checked_sub(header_len + TAG_LEN)?;
+        let mut frames = self.spaces[si].sent.take_frames();
+        let probing = self.spaces[si].probes_owed > 0;
+        let mut ack_eliciting = false;
+        let mut ack_written = false;
+        let mut payload_len;
+        {
+            let (_, rest) = out.split_at_mut(header_len);
+            let mut p = Writer::new(&mut rest[..payload_cap]);
+            if self.state == State::Closing {
+                if !self.close_pending {
+                    self.spaces[si].sent.recycle(frames);
+                    return None;
+                }
+                if let Some(c) = &self.close {
+                    // An application close is only readable with 1-RTT keys.
+                    let application = c.application && space_id == SpaceId::Data;
+                    let room = p.remaining().saturating_sub(frame::close_len(application, c.code, c.frame_type, &[]));
+                    let reason = &c.reason[..c.reason.len().min(room)];
+                    frame::encode_close(&mut p, application, c.code, c.frame_type, reason);
+                }
+                self.close_pending = false;
+            } else {
+                let recv = &self.spaces[si].received;
+                if recv.ack_pending && (recv.immediate_ack || probing || self.has_eliciting_to_send(space_id)) {
+                    let delay = recv.largest.map_or(0, |(_, t)| (now - t).as_micros() as u64);
+                    ack_written = frame::encode_ack(&mut p, &recv.ranges, if long { 0 } else { delay });
+                }
+                match space_id {
+                    SpaceId::Handshake => {
+                        ack_eliciting |= self.write_crypto_frame(&mut p, &mut frames);
+                    }
+                    SpaceId::Data => {
+                        ack_eliciting |= self.write_path_frames(&mut p);
+                        if self.handshake_done_pending && p.remaining() >= 1 {
+                            p.put_varint(frame::ty::HANDSHAKE_DONE);
+                            self.handshake_done_pending = false;
+                            frames.handshake_done = true;
+                            ack_eliciting = true;
+                        }
+                        let size_hint = out_len_hint(header_len, payload_cap);
+                        if self.may_send_eliciting(now, size_hint, probing) {
+                            ack_eliciting |= self.write_data_frames(&mut p, &mut frames);
+                        }
+                    }
+                }
+                // Keep-alives and the client's handshake confirmation are 1-RTT PINGs; probes
+                // use the space whose timer fired.
+                let ping_here = self.ping_pending && space_id == SpaceId::Data;
+                if !ack_eliciting && (ping_here || probing) && p.remaining() >= 1 {
+                    p.put_varint(frame::ty::PING);
+                    ack_eliciting = true;
+                }
+                if ack_eliciting && space_id == SpaceId::Data {
+                    self.ping_pending = false;
+                }
+            }
+            payload_len = p.position();
+            if payload_len == 0 || (!ack_eliciting && !ack_written && self.state != State::Closing) {
+                self.spaces[si].sent.recycle(frames);
+                return None;
+            }
+            // Padding: room for the header protection sample, and full-size handshake
+            // datagrams from the client (they buy the server its amplification budget).
+            let mut min_payload = MIN_PN_AND_PAYLOAD.saturating_sub(pn_len);
+            if long && self.side == Side::Client {
+                min_payload = min_payload.max(payload_cap);
+            }
+            if payload_len < min_payload {
+                p.put_zeros(min_payload - payload_len);
+                payload_len = min_payload;
+            }
+        }
+        if ack_written {
+            let recv = &mut self.spaces[si].received;
+            recv.ack_pending = false;
+            recv.immediate_ack = false;
+            recv.unacked_eliciting = 0;
+            if space_id == SpaceId::Data {
+                self.timers.stop(Timer::AckDelay);
+            }
+        }
+        if let Some(at) = length_field {
+            let mut lw = Writer::new(&mut out[at..]);
+            lw.put_varint_with_len((pn_len + payload_len + TAG_LEN) as u64, 2);
+        }
+        let size = header_len + payload_len + TAG_LEN;
+        let keys = self.spaces[si].keys.as_ref()?;
+        {
+            let (header, body) = out.split_at_mut(header_len);
+            // Sealing only fails on a buffer shorter than the tag, which cannot happen here.
+            keys.local.packet.seal(pn, header, &mut body[..payload_len + TAG_LEN]).ok()?;
+        }
+        let sample = packet::sample(&out[..size], pn_offset)?;
+        let mask = keys.local.header.mask(sample);
+        packet::xor_header_mask(out, pn_offset, pn_len, &mask, long);
+
+        let space = &mut self.spaces[si];
+        space.take_pn();
+        if ack_eliciting && space.probes_owed > 0 {
+            space.probes_owed -= 1;
+        }
+        let in_flight = ack_eliciting || (long && self.side == Side::Client);
+        let app_limited = !self.streams.as_ref().is_some_and(|s| s.has_pending_data());
+        space.sent.push(
+            pn,
+            SentPacket { time_sent: now, size: size as u16, ack_eliciting, in_flight, app_limited, frames },
+        );
+        if ack_eliciting {
+            space.last_ack_eliciting_sent = Some(now);
+        }
+        if in_flight {
+            self.bytes_in_flight += size as u64;
+            self.cc.on_sent(now, size as u64, self.bytes_in_flight);
+            self.pacer.on_sent(size as u64);
+        }
+        if ack_eliciting {
+            self.set_loss_detection_timer(now);
+            self.reset_keep_alive(now);
+            if !self.sent_eliciting_since_receive {
+                self.sent_eliciting_since_receive = true;
+                self.reset_idle_timer(now);
+            }
+        }
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += size as u64;
+        Some(size)
+    }
+
+    /// Whether a packet in this space would carry more than an ACK (so the ACK may ride along).
+    fn has_eliciting_to_send(&self, space_id: SpaceId) -> bool {
+        match space_id {
+            SpaceId::Handshake => self.spaces[0].crypto_send.has_data(),
+            SpaceId::Data => {
+                self.ping_pending
+                    || self.handshake_done_pending
+                    || self.path_response.is_some()
+                    || self.path.challenge_pending
+                    || !self.datagrams.outgoing.is_empty()
+                    || self.streams.as_ref().is_some_and(|s| s.has_pending_data() || s.has_pending_control())
+            }
+        }
+    }
+
+    /// At most one CRYPTO frame: lost ranges first, then unsent handshake bytes.
+    fn write_crypto_frame(&mut self, p: &mut Writer<'_>, frames: &mut super::sent::Retransmits) -> bool {
+        let cs = &mut self.spaces[SpaceId::Handshake as usize].crypto_send;
+        let total = cs.data.len() as u64;
+        let (offset, end) = match cs.lost.first_range() {
+            Some(r) => (r.start, r.end),
+            None if cs.sent < total => (cs.sent, total),
+            None => return false,
+        };
+        let header = frame::crypto_header_len(offset, (end - offset) as usize);
+        let Some(room) = p.remaining().checked_sub(header) else { return false };
+        let len = ((end - offset) as usize).min(room);
+        if len == 0 {
+            return false;
+        }
+        let Some(data) = cs.data.get(offset as usize..offset as usize + len) else { return false };
+        frame::encode_crypto(p, offset, data);
+        cs.lost.remove(offset..offset + len as u64);
+        cs.sent = cs.sent.max(offset + len as u64);
+        frames.crypto = Some((offset, len as u64));
+        true
+    }
+
+    fn write_path_frames(&mut self, p: &mut Writer<'_>) -> bool {
+        let mut wrote = false;
+        if let Some(token) = self.path_response
+            && p.remaining() >= 9
+        {
+            frame::encode_path(p, true, &token);
+            self.path_response = None;
+            wrote = true;
+        }
+        if self.path.challenge_pending
+            && let Some(token) = self.path.challenge
+            && p.remaining() >= 9
+        {
+            frame::encode_path(p, false, &token);
+            self.path.challenge_pending = false;
+            wrote = true;
+        }
+        wrote
+    }
+
+    /// Control frames, datagrams and stream data, as congestion control allows.
+    fn write_data_frames(&mut self, p: &mut Writer<'_>, frames: &mut super::sent::Retransmits) -> bool {
+        let start = p.position();
+        if let Some(streams) = self.streams.as_mut() {
+            streams.write_control_frames(p, frames);
+        }
+        while let Some(d) = self.datagrams.pop_fitting(p.remaining()) {
+            frame::encode_datagram(p, &d);
+            self.stats.datagrams_sent += 1;
+        }
+        if let Some(streams) = self.streams.as_mut() {
+            streams.write_stream_frames(p, frames);
+        }
+        p.position() > start
+    }
+}
+
+/// The packet size to budget for congestion control and pacing.
+fn out_len_hint(header_len: usize, payload_cap: usize) -> usize {
+    header_len + payload_cap + TAG_LEN
+}

@@ -1,0 +1,244 @@
+//! The sending half of a stream: buffered data, what was sent, lost and acknowledged.
+
+use crate::range_set::RangeSet;
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+
+/// Smallest and largest staging allocation for copied writes. The size doubles on each
+/// refill, so a bulk writer quickly reaches the cap and allocates once per megabyte (far below
+/// one allocation per packet), while a stream that sends a few small messages stays small.
+const STAGING_MIN: usize = 4 << 10;
+const STAGING_MAX: usize = 1 << 20;
+
+/// Unacknowledged stream data. Written data lives in reference-counted chunks: zero-copy
+/// writes (`Bytes`) are stored as they are, copied writes accumulate in a staging buffer that
+/// is frozen into a chunk when packets need it.
+#[derive(Debug, Default)]
+pub(crate) struct SendBuffer {
+    /// `(offset, data)` in offset order, covering `[acked_prefix, frozen_end)`.
+    chunks: VecDeque<(u64, Bytes)>,
+    staging: BytesMut,
+    next_staging_alloc: usize,
+    /// Everything below this offset was acknowledged.
+    acked_prefix: u64,
+    /// Offset just past the last byte written.
+    written: u64,
+    /// Offset just past the highest byte ever sent; data above it is new.
+    sent: u64,
+    /// Ranges below `sent` declared lost and not yet re-sent.
+    lost: RangeSet,
+    /// Acknowledged ranges above `acked_prefix`.
+    acked: RangeSet,
+}
+
+impl SendBuffer {
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Highest offset sent so far (the stream's final size if it is reset now).
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Bytes written and not yet acknowledged.
+    pub(crate) fn unacked(&self) -> u64 {
+        self.written - self.acked_prefix
+    }
+
+    pub(crate) fn has_unsent(&self) -> bool {
+        self.written > self.sent
+    }
+
+    pub(crate) fn has_lost(&self) -> bool {
+        !self.lost.is_empty()
+    }
+
+    pub(crate) fn is_fully_acked(&self) -> bool {
+        self.acked_prefix == self.written
+    }
+
+    /// Appends a copy of `data`.
+    pub(crate) fn write(&mut self, data: &[u8]) {
+        if self.staging.capacity() - self.staging.len() < data.len() {
+            self.next_staging_alloc = self.next_staging_alloc.clamp(STAGING_MIN, STAGING_MAX);
+            self.staging.reserve(data.len().max(self.next_staging_alloc));
+            self.next_staging_alloc = (self.next_staging_alloc * 2).min(STAGING_MAX);
+        }
+        self.staging.extend_from_slice(data);
+        self.written += data.len() as u64;
+    }
+
+    /// Appends `data` without copying it.
+    pub(crate) fn write_bytes(&mut self, data: Bytes) {
+        self.freeze_staging();
+        self.written += data.len() as u64;
+        let start = self.written - data.len() as u64;
+        if !data.is_empty() {
+            self.chunks.push_back((start, data));
+        }
+    }
+
+    fn frozen_end(&self) -> u64 {
+        self.chunks.back().map_or(self.acked_prefix, |(o, b)| o + b.len() as u64)
+    }
+
+    fn freeze_staging(&mut self) {
+        if !self.staging.is_empty() {
+            let start = self.frozen_end();
+            self.chunks.push_back((start, self.staging.split().freeze()));
+        }
+    }
+
+    /// The next range to send, at most `max_len` bytes: lost data first, then new data up to
+    /// `new_data_limit` (flow control). Marks it as sent.
+    pub(crate) fn next_range(&mut self, max_len: u64, new_data_limit: u64) -> Option<(u64, u64)> {
+        if let Some(r) = self.lost.pop_min(max_len) {
+            return Some((r.start, r.end - r.start));
+        }
+        let end = self.written.min(new_data_limit).min(self.sent.saturating_add(max_len));
+        if end <= self.sent {
+            return None;
+        }
+        let start = self.sent;
+        self.sent = end;
+        Some((start, end - start))
+    }
+
+    /// Copies `[offset, offset + out.len())` into `out`. The range must lie within what was
+    /// written and not yet acknowledged (guaranteed by `next_range`).
+    pub(crate) fn copy_out(&mut self, offset: u64, out: &mut [u8]) {
+        if offset + out.len() as u64 > self.frozen_end() {
+            self.freeze_staging();
+        }
+        let mut idx = self.chunks.partition_point(|(o, b)| o + b.len() as u64 <= offset);
+        let mut pos = offset;
+        let mut filled = 0;
+        while filled < out.len() {
+            let Some((start, chunk)) = self.chunks.get(idx) else { break };
+            let from = (pos - start) as usize;
+            let n = (chunk.len() - from).min(out.len() - filled);
+            out[filled..filled + n].copy_from_slice(&chunk[from..from + n]);
+            filled += n;
+            pos += n as u64;
+            idx += 1;
+        }
+        debug_assert_eq!(filled, out.len(), "copy_out beyond buffered data");
+    }
+
+    /// Records an acknowledgement of `[offset, offset + len)`, releasing fully acknowledged
+    /// chunks.
+    pub(crate) fn ack(&mut self, offset: u64, len: u64) {
+        let end = offset + len;
+        if end <= self.acked_prefix {
+            return;
+        }
+        self.acked.insert(offset.max(self.acked_prefix)..end);
+        self.lost.remove(offset..end);
+        if let Some(first) = self.acked.first_range()
+            && first.start <= self.acked_prefix
+        {
+            self.acked_prefix = first.end;
+            self.acked.remove_below(first.end);
+        }
+        while let Some((o, b)) = self.chunks.front() {
+            if o + b.len() as u64 <= self.acked_prefix {
+                self.chunks.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Queues `[offset, offset + len)` for retransmission, minus what was acknowledged since.
+    pub(crate) fn lose(&mut self, offset: u64, len: u64) {
+        let start = offset.max(self.acked_prefix);
+        let end = offset + len;
+        if start >= end {
+            return;
+        }
+        self.lost.insert(start..end);
+        for r in self.acked.iter().filter(|r| r.start < end && r.end > start).collect::<SmallRanges>() {
+            self.lost.remove(r);
+        }
+    }
+
+    /// Drops all buffered data (the stream was reset).
+    pub(crate) fn discard(&mut self) {
+        self.chunks.clear();
+        self.staging = BytesMut::new();
+        self.lost.clear();
+        self.acked.clear();
+        self.acked_prefix = self.written;
+    }
+}
+
+/// Collects a handful of ranges without the iterator borrowing the set being modified.
+type SmallRanges = Vec<core::ops::Range<u64>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(buf: &mut SendBuffer, offset: u64, len: u64) -> Vec<u8> {
+        let mut out = vec![0; len as usize];
+        buf.copy_out(offset, &mut out);
+        out
+    }
+
+    #[test]
+    fn mixed_copied_and_zero_copy_writes_read_back_in_order() {
+        let mut b = SendBuffer::default();
+        b.write(b"hello ");
+        b.write_bytes(Bytes::from_static(b"zero-copy "));
+        b.write(b"world");
+        assert_eq!(b.next_range(4, u64::MAX), Some((0, 4)));
+        assert_eq!(b.next_range(100, u64::MAX), Some((4, 17)));
+        assert_eq!(read(&mut b, 0, 21), b"hello zero-copy world");
+        assert_eq!(read(&mut b, 3, 10), b"lo zero-co");
+        assert_eq!(b.next_range(100, u64::MAX), None);
+    }
+
+    #[test]
+    fn flow_control_limit_caps_new_data_only() {
+        let mut b = SendBuffer::default();
+        b.write(&[1; 100]);
+        assert_eq!(b.next_range(1000, 30), Some((0, 30)));
+        assert_eq!(b.next_range(1000, 30), None);
+        b.lose(10, 10);
+        assert_eq!(b.next_range(1000, 30), Some((10, 10)), "retransmissions ignore the limit");
+        assert_eq!(b.next_range(1000, 100), Some((30, 70)));
+    }
+
+    #[test]
+    fn acks_release_memory_and_lost_ranges_skip_acked_bytes() {
+        let mut b = SendBuffer::default();
+        for _ in 0..10 {
+            b.write_bytes(Bytes::from(vec![7u8; 1000]));
+        }
+        while b.next_range(1200, u64::MAX).is_some() {}
+        b.ack(0, 2500);
+        assert_eq!(b.unacked(), 7500);
+        assert_eq!(b.chunks.len(), 8, "two fully acknowledged chunks released");
+        b.ack(5000, 1000);
+        b.lose(2500, 4000);
+        assert_eq!(b.next_range(10_000, u64::MAX), Some((2500, 2500)));
+        assert_eq!(b.next_range(10_000, u64::MAX), Some((6000, 500)), "5000..6000 was acknowledged");
+        assert_eq!(b.next_range(10_000, u64::MAX), None);
+        b.ack(2500, 2500);
+        b.ack(6000, 4000);
+        assert!(b.is_fully_acked());
+        assert!(b.chunks.is_empty());
+    }
+
+    #[test]
+    fn late_ack_of_retransmitted_range_cancels_the_retransmission() {
+        let mut b = SendBuffer::default();
+        b.write(&[0; 50]);
+        b.next_range(50, u64::MAX);
+        b.lose(0, 50);
+        b.ack(0, 50);
+        assert!(!b.has_lost());
+        assert!(b.is_fully_acked());
+    }
+}

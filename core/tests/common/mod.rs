@@ -1,0 +1,301 @@
+//! Deterministic test harness: a client and a server endpoint joined by an in-memory link
+//! with configurable latency, random loss, reordering, duplication and MTU, stepping virtual
+//! time from deadline to deadline.
+
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different part
+
+use jetstream_core::{
+    ClientConfig, ConnectionHandle, Duration, Endpoint, EndpointConfig, Event, Instant, RecvMeta, ServerConfig,
+    StaticKeypair, TransportConfig,
+};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Impairments of one direction of the link.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub latency: Duration,
+    /// Probability a datagram is dropped.
+    pub loss: f64,
+    /// Probability a datagram is delayed by up to `reorder_delay` extra (overtaken by later ones).
+    pub reorder: f64,
+    pub reorder_delay: Duration,
+    /// Probability a datagram is delivered twice.
+    pub duplicate: f64,
+    /// Datagrams larger than this are dropped.
+    pub mtu: usize,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        LinkConfig {
+            latency: Duration::from_millis(5),
+            loss: 0.0,
+            reorder: 0.0,
+            reorder_delay: Duration::from_millis(3),
+            duplicate: 0.0,
+            mtu: 1500,
+        }
+    }
+}
+
+/// A small deterministic PRNG (SplitMix64) for link decisions.
+#[derive(Debug, Clone)]
+pub struct TestRng(u64);
+
+impl TestRng {
+    pub fn new(seed: u64) -> Self {
+        TestRng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+struct InFlight {
+    at: Instant,
+    seq: u64,
+    from: SocketAddr,
+    to_server: bool,
+    data: Vec<u8>,
+}
+
+impl PartialEq for InFlight {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for InFlight {}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for InFlight {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+/// Hook to inspect or alter datagrams on the wire: return false to drop.
+pub type Tamper = Box<dyn FnMut(bool, &mut Vec<u8>) -> bool>;
+
+pub struct Pair {
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub now: Instant,
+    pub client_addr: SocketAddr,
+    pub server_addr: SocketAddr,
+    pub c2s: LinkConfig,
+    pub s2c: LinkConfig,
+    pub server_key: StaticKeypair,
+    pub client_events: Vec<(ConnectionHandle, Event)>,
+    pub server_events: Vec<(ConnectionHandle, Event)>,
+    /// Called on every datagram (true = towards the server) before impairments.
+    pub tamper: Option<Tamper>,
+    /// Every datagram sent, when recording (true = towards the server).
+    pub record: Option<Vec<(bool, Vec<u8>)>>,
+    wire: BinaryHeap<Reverse<InFlight>>,
+    seq: u64,
+    rng: TestRng,
+    buf: Vec<u8>,
+    pub datagrams_delivered: u64,
+}
+
+pub fn server_keypair() -> StaticKeypair {
+    StaticKeypair::from_secret_bytes([0x5e; 32])
+}
+
+impl Pair {
+    pub fn new(seed: u64) -> Self {
+        Self::with_configs(seed, ServerConfig::new(server_keypair()), EndpointConfig::new([2; 32]))
+    }
+
+    pub fn with_transport(seed: u64, transport: TransportConfig) -> Self {
+        let mut sc = ServerConfig::new(server_keypair());
+        sc.transport = Arc::new(transport);
+        Self::with_configs(seed, sc, EndpointConfig::new([2; 32]))
+    }
+
+    pub fn with_configs(seed: u64, server_config: ServerConfig, client_endpoint: EndpointConfig) -> Self {
+        let mut server_seed = [1u8; 32];
+        server_seed[..8].copy_from_slice(&seed.to_le_bytes());
+        let mut client_endpoint = client_endpoint;
+        client_endpoint.rng_seed[8..16].copy_from_slice(&seed.to_le_bytes());
+        let server_key = server_config.keypair.clone();
+        Pair {
+            client: Endpoint::new(client_endpoint, None),
+            server: Endpoint::new(EndpointConfig::new(server_seed), Some(server_config)),
+            now: Instant::from_millis(1_000),
+            client_addr: "10.0.0.2:50000".parse().expect("addr"),
+            server_addr: "10.0.0.1:4433".parse().expect("addr"),
+            c2s: LinkConfig::default(),
+            s2c: LinkConfig::default(),
+            server_key,
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            tamper: None,
+            record: None,
+            wire: BinaryHeap::new(),
+            seq: 0,
+            rng: TestRng::new(seed ^ 0xabcdef),
+            buf: vec![0; 65536],
+            datagrams_delivered: 0,
+        }
+    }
+
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig::new(self.server_key.public_key())
+    }
+
+    pub fn set_loss(&mut self, loss: f64) {
+        self.c2s.loss = loss;
+        self.s2c.loss = loss;
+    }
+
+    pub fn connect(&mut self) -> ConnectionHandle {
+        let cfg = self.client_config();
+        self.connect_with(cfg)
+    }
+
+    pub fn connect_with(&mut self, cfg: ClientConfig) -> ConnectionHandle {
+        self.client.connect(self.now, cfg, self.server_addr).expect("connect")
+    }
+
+    /// Moves every pending transmit onto the wire and every due datagram into its endpoint.
+    pub fn drive(&mut self) {
+        for _ in 0..1000 {
+            let mut progressed = false;
+            while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
+                self.send(true, t.size, t.segment_size);
+                progressed = true;
+            }
+            while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
+                self.send(false, t.size, t.segment_size);
+                progressed = true;
+            }
+            while let Some(Reverse(top)) = self.wire.peek() {
+                if top.at > self.now {
+                    break;
+                }
+                let Some(Reverse(mut d)) = self.wire.pop() else { break };
+                let meta = RecvMeta::from_source(d.from);
+                self.datagrams_delivered += 1;
+                if d.to_server {
+                    self.server.handle_datagram(self.now, meta, &mut d.data);
+                } else {
+                    self.client.handle_datagram(self.now, meta, &mut d.data);
+                }
+                progressed = true;
+            }
+            while let Some(e) = self.client.poll_event() {
+                self.client_events.push(e);
+            }
+            while let Some(e) = self.server.poll_event() {
+                self.server_events.push(e);
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn send(&mut self, to_server: bool, size: usize, segment: Option<usize>) {
+        let seg = segment.unwrap_or(size);
+        let mut offset = 0;
+        while offset < size {
+            let end = (offset + seg).min(size);
+            let data = self.buf[offset..end].to_vec();
+            offset = end;
+            self.put_on_wire(to_server, data);
+        }
+    }
+
+    fn put_on_wire(&mut self, to_server: bool, mut data: Vec<u8>) {
+        if let Some(rec) = self.record.as_mut() {
+            rec.push((to_server, data.clone()));
+        }
+        if let Some(t) = self.tamper.as_mut()
+            && !t(to_server, &mut data)
+        {
+            return;
+        }
+        let link = if to_server { &self.c2s } else { &self.s2c };
+        if data.len() > link.mtu || self.rng.chance(link.loss) {
+            return;
+        }
+        let mut at = self.now + link.latency;
+        if self.rng.chance(link.reorder) {
+            at += Duration::from_nanos(self.rng.below(link.reorder_delay.as_nanos() as u64 + 1));
+        }
+        let copies = if self.rng.chance(link.duplicate) { 2 } else { 1 };
+        let from = if to_server { self.client_addr } else { self.server_addr };
+        for _ in 0..copies {
+            self.seq += 1;
+            self.wire.push(Reverse(InFlight { at, seq: self.seq, from, to_server, data: data.clone() }));
+        }
+    }
+
+    /// Injects a datagram as if it came from `from` (towards the server if `to_server`).
+    pub fn inject(&mut self, to_server: bool, from: SocketAddr, data: Vec<u8>) {
+        self.seq += 1;
+        self.wire.push(Reverse(InFlight { at: self.now, seq: self.seq, from, to_server, data }));
+    }
+
+    /// Advances virtual time to the next event (delivery or timer). False when nothing is left.
+    pub fn step(&mut self) -> bool {
+        self.drive();
+        let next_wire = self.wire.peek().map(|Reverse(d)| d.at);
+        let next = [next_wire, self.client.poll_timeout(), self.server.poll_timeout()].into_iter().flatten().min();
+        let Some(next) = next else { return false };
+        if next > self.now {
+            self.now = next;
+        }
+        self.client.handle_timeout(self.now);
+        self.server.handle_timeout(self.now);
+        self.drive();
+        true
+    }
+
+    /// Steps until `done` holds; false if virtual `limit` passes or nothing is left to do.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Pair) -> bool) -> bool {
+        let end = self.now + limit;
+        for _ in 0..50_000_000u64 {
+            if done(self) {
+                return true;
+            }
+            if self.now > end || !self.step() {
+                return done(self);
+            }
+        }
+        false
+    }
+
+    pub fn client_connected(&self, h: ConnectionHandle) -> bool {
+        self.client_events.iter().any(|(ch, e)| *ch == h && *e == Event::Connected)
+    }
+
+    pub fn server_handle(&self) -> Option<ConnectionHandle> {
+        self.server_events.iter().find(|(_, e)| *e == Event::Connected).map(|(h, _)| *h)
+    }
+
+    /// Connects and runs until both sides report `Connected`.
+    pub fn handshake(&mut self) -> (ConnectionHandle, ConnectionHandle) {
+        let c = self.connect();
+        let ok = self.run_until(Duration::from_secs(30), |p| p.client_connected(c) && p.server_handle().is_some());
+        assert!(ok, "handshake did not complete: client {:?} server {:?}", self.client_events, self.server_events);
+        (c, self.server_handle().expect("server handle"))
+    }
+}
