@@ -254,12 +254,16 @@ impl Pair {
         self.wire.push(Reverse(InFlight { at: self.now, seq: self.seq, from, to_server, data }));
     }
 
-    /// Advances virtual time to the next event (delivery or timer). False when nothing is left.
-    pub fn step(&mut self) -> bool {
+    /// Advances virtual time to the next event (delivery or timer), but not beyond `until`.
+    /// False when nothing is left to do before `until`.
+    pub fn step_until(&mut self, until: Instant) -> bool {
         self.drive();
         let next_wire = self.wire.peek().map(|Reverse(d)| d.at);
         let next = [next_wire, self.client.poll_timeout(), self.server.poll_timeout()].into_iter().flatten().min();
-        let Some(next) = next else { return false };
+        let Some(next) = next.filter(|n| *n <= until) else {
+            self.now = self.now.max(until);
+            return false;
+        };
         if next > self.now {
             self.now = next;
         }
@@ -276,7 +280,7 @@ impl Pair {
             if done(self) {
                 return true;
             }
-            if self.now > end || !self.step() {
+            if !self.step_until(end) {
                 return done(self);
             }
         }
@@ -298,4 +302,111 @@ impl Pair {
         assert!(ok, "handshake did not complete: client {:?} server {:?}", self.client_events, self.server_events);
         (c, self.server_handle().expect("server handle"))
     }
+}
+
+/// The byte at stream offset `i` of test transfers: position-dependent, so a misplaced,
+/// duplicated or corrupted byte is caught.
+pub fn pattern_byte(i: u64) -> u8 {
+    (i.wrapping_mul(0x9e37_79b1) >> 13) as u8 ^ (i >> 20) as u8
+}
+
+pub fn fill_pattern(offset: u64, out: &mut [u8]) {
+    for (k, b) in out.iter_mut().enumerate() {
+        *b = pattern_byte(offset + k as u64);
+    }
+}
+
+/// One stream carrying `total` pattern bytes from client to server.
+pub struct BulkTransfer {
+    pub total: u64,
+    pub sent: u64,
+    pub received: u64,
+    stream: Option<jetstream_core::StreamId>,
+    finished: bool,
+    recv_stream: Option<jetstream_core::StreamId>,
+    pub done: bool,
+    buf: Vec<u8>,
+    /// Pattern bytes from `sent` onwards, generated once and written as flow control allows.
+    out: Vec<u8>,
+    out_pos: usize,
+}
+
+impl BulkTransfer {
+    pub fn new(total: u64) -> Self {
+        BulkTransfer {
+            total,
+            sent: 0,
+            received: 0,
+            stream: None,
+            finished: false,
+            recv_stream: None,
+            done: false,
+            buf: vec![0; 256 << 10],
+            out: Vec::new(),
+            out_pos: 0,
+        }
+    }
+
+    /// Writes what flow control allows and reads what arrived; panics on corrupted data.
+    pub fn pump(&mut self, pair: &mut Pair, c: ConnectionHandle, s: ConnectionHandle) {
+        if let Some(conn) = pair.client.connection(c) {
+            let id = *self.stream.get_or_insert_with(|| conn.open(jetstream_core::Dir::Uni).expect("open stream"));
+            while self.sent < self.total {
+                if self.out_pos == self.out.len() {
+                    let n = ((self.total - self.sent) as usize).min(256 << 10);
+                    self.out.resize(n, 0);
+                    fill_pattern(self.sent, &mut self.out);
+                    self.out_pos = 0;
+                }
+                match conn.write(id, &self.out[self.out_pos..]) {
+                    Ok(w) => {
+                        self.sent += w as u64;
+                        self.out_pos += w;
+                    }
+                    Err(jetstream_core::WriteError::Blocked) => break,
+                    Err(e) => panic!("write failed: {e}"),
+                }
+            }
+            if self.sent == self.total && !self.finished {
+                conn.finish(id).expect("finish");
+                self.finished = true;
+            }
+        }
+        let Some(conn) = pair.server.connection(s) else { return };
+        if self.recv_stream.is_none() {
+            self.recv_stream = conn.accept(jetstream_core::Dir::Uni);
+        }
+        let Some(id) = self.recv_stream else { return };
+        loop {
+            match conn.read(id, &mut self.buf) {
+                Ok(Some(n)) => {
+                    for (k, b) in self.buf[..n].iter().enumerate() {
+                        let at = self.received + k as u64;
+                        assert_eq!(*b, pattern_byte(at), "corrupted byte at offset {at}");
+                    }
+                    self.received += n as u64;
+                }
+                Ok(None) => {
+                    assert_eq!(self.received, self.total, "stream ended early");
+                    self.done = true;
+                    return;
+                }
+                Err(jetstream_core::ReadError::Blocked) => return,
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+    }
+}
+
+/// Runs a full bulk transfer of `total` bytes; returns the virtual time it took.
+pub fn run_bulk(pair: &mut Pair, total: u64, limit: Duration) -> Duration {
+    let (c, s) = pair.handshake();
+    let start = pair.now;
+    let mut t = BulkTransfer::new(total);
+    let ok = pair.run_until(limit, |p| {
+        t.pump(p, c, s);
+        t.done
+    });
+    assert!(ok, "transfer incomplete: {} of {} bytes received, client {:?}", t.received, total, pair.client.connection(c).map(|c| c.stats()));
+    pair.now - start
 }

@@ -1,0 +1,172 @@
+//! Bulk data arrives byte-exact under loss, reordering and duplication; many concurrent
+//! streams; unreliable datagrams arrive intact or not at all.
+
+mod common;
+
+use bytes::Bytes;
+use common::{Pair, fill_pattern, pattern_byte, run_bulk};
+use jetstream_core::{Dir, Duration, Event, ReadError, StreamEvent, StreamId, TransportConfig};
+use std::collections::HashMap;
+
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn bulk_64mib_no_loss() {
+    let mut pair = Pair::new(10);
+    let took = run_bulk(&mut pair, 64 * MIB, Duration::from_secs(600));
+    // 64 MiB over a 10 ms RTT link with no bandwidth limit: the window must open up.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let c = pair.client_events[0].0;
+    let stats = pair.client.connection(c).expect("conn").stats();
+    assert_eq!(stats.packets_lost, 0);
+}
+
+#[test]
+fn bulk_64mib_5_percent_loss() {
+    let mut pair = Pair::new(11);
+    pair.set_loss(0.05);
+    run_bulk(&mut pair, 64 * MIB, Duration::from_secs(3600));
+    let c = pair.client_events[0].0;
+    let stats = pair.client.connection(c).expect("conn").stats();
+    assert!(stats.packets_lost > 0 && stats.packets_retransmitted > 0, "{stats:?}");
+    let rate = stats.loss_rate();
+    assert!((0.02..0.10).contains(&rate), "measured loss rate {rate}");
+}
+
+#[test]
+fn bulk_64mib_20_percent_loss() {
+    let mut pair = Pair::new(12);
+    pair.set_loss(0.20);
+    run_bulk(&mut pair, 64 * MIB, Duration::from_secs(36_000));
+}
+
+#[test]
+fn bulk_64mib_with_reordering_and_duplication() {
+    let mut pair = Pair::new(13);
+    for link in [&mut pair.c2s, &mut pair.s2c] {
+        link.reorder = 0.1;
+        link.reorder_delay = Duration::from_millis(8);
+        link.duplicate = 0.05;
+        link.loss = 0.01;
+    }
+    run_bulk(&mut pair, 64 * MIB, Duration::from_secs(3600));
+    assert!(pair.server.stats().dropped.duplicate > 0, "duplicates were delivered and rejected");
+}
+
+#[test]
+fn thousand_concurrent_streams_of_64kib_arrive_intact() {
+    let transport = TransportConfig { max_concurrent_uni_streams: 1000, ..Default::default() };
+    let mut pair = Pair::with_transport(14, transport);
+    pair.set_loss(0.01);
+    let (c, s) = pair.handshake();
+    const STREAMS: usize = 1000;
+    const SIZE: usize = 64 << 10;
+    // Stream i carries the pattern shifted by i, so crossed streams would be caught.
+    let mut payloads: Vec<(StreamId, Vec<u8>, usize)> = Vec::new();
+    {
+        let conn = pair.client.connection(c).expect("conn");
+        for i in 0..STREAMS {
+            let id = conn.open(Dir::Uni).expect("stream limit allows 1000");
+            let mut data = vec![0u8; SIZE];
+            fill_pattern(i as u64 * 7919, &mut data);
+            payloads.push((id, data, 0));
+        }
+    }
+    let mut received: HashMap<StreamId, Vec<u8>> = HashMap::new();
+    let mut finished = 0usize;
+    let mut buf = vec![0u8; 65536];
+    let ok = pair.run_until(Duration::from_secs(600), |p| {
+        let conn = p.client.connection(c).expect("conn");
+        for (id, data, pos) in payloads.iter_mut() {
+            if *pos < data.len() {
+                match conn.write(*id, &data[*pos..]) {
+                    Ok(n) => *pos += n,
+                    Err(jetstream_core::WriteError::Blocked) => continue,
+                    Err(e) => panic!("{e}"),
+                }
+                if *pos == data.len() {
+                    conn.finish(*id).expect("finish");
+                }
+            }
+        }
+        let conn = p.server.connection(s).expect("conn");
+        while let Some(id) = conn.accept(Dir::Uni) {
+            received.insert(id, Vec::new());
+        }
+        let ids: Vec<StreamId> = received.keys().copied().collect();
+        for id in ids {
+            loop {
+                match conn.read(id, &mut buf) {
+                    Ok(Some(n)) => received.get_mut(&id).expect("known").extend_from_slice(&buf[..n]),
+                    Ok(None) => {
+                        finished += 1;
+                        break;
+                    }
+                    Err(ReadError::Blocked) | Err(ReadError::ClosedStream) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        finished == STREAMS
+    });
+    assert!(ok, "only {finished} of {STREAMS} streams finished");
+    for (i, (id, data, _)) in payloads.iter().enumerate() {
+        assert_eq!(received.get(id).map(Vec::len), Some(SIZE), "stream {i}");
+        assert!(received[id] == *data, "stream {i} content differs");
+    }
+}
+
+#[test]
+fn datagrams_arrive_intact_or_not_at_all() {
+    let mut pair = Pair::new(15);
+    pair.set_loss(0.1);
+    // Corrupt some datagrams on the wire: authentication must reject them.
+    let mut n = 0u32;
+    pair.tamper = Some(Box::new(move |_, d: &mut Vec<u8>| {
+        n += 1;
+        if n % 17 == 0 && d.len() > 40 {
+            let i = d.len() / 2;
+            d[i] ^= 0x40;
+        }
+        true
+    }));
+    let (c, s) = pair.handshake();
+    let max = pair.client.connection(c).expect("conn").max_datagram_size().expect("enabled");
+    assert!(max >= 1100, "max datagram {max}");
+    let sent: Vec<Bytes> = (0..500u32)
+        .map(|i| {
+            let len = 1 + (i as usize * 37) % max;
+            let mut v = vec![0u8; len];
+            v[..4.min(len)].copy_from_slice(&i.to_be_bytes()[..4.min(len)]);
+            for (k, b) in v.iter_mut().enumerate().skip(4) {
+                *b = pattern_byte(u64::from(i) * 10_000 + k as u64);
+            }
+            Bytes::from(v)
+        })
+        .collect();
+    let mut got = Vec::new();
+    for chunk in sent.chunks(20) {
+        for d in chunk {
+            let Some(conn) = pair.client.connection(c) else { panic!("client gone: {:?} / server {:?}", pair.client_events, pair.server_events) };
+            conn.send_datagram(d.clone()).expect("send");
+        }
+        pair.run_until(Duration::from_millis(50), |_| false);
+        while let Some(d) = pair.server.connection(s).expect("conn").recv_datagram() {
+            got.push(d);
+        }
+    }
+    // Let the congestion-controlled queue drain.
+    pair.run_until(Duration::from_secs(5), |_| false);
+    while let Some(d) = pair.server.connection(s).expect("conn").recv_datagram() {
+        got.push(d);
+    }
+    assert!(got.len() > 350 && got.len() < 490, "about 15% lost or corrupted: got {}", got.len());
+    for d in &got {
+        assert!(sent.contains(d), "a received datagram matches one that was sent, byte for byte");
+    }
+    assert!(pair.server.stats().dropped.decrypt_failed > 0, "corrupted packets were rejected");
+    let too_big = Bytes::from(vec![0u8; max + 1]);
+    assert!(pair.client.connection(c).expect("conn").send_datagram(too_big).is_err());
+    assert!(pair.server_events.iter().any(|(_, e)| *e == Event::DatagramReceived));
+    let _ = StreamEvent::Available { dir: Dir::Bi };
+}
