@@ -335,6 +335,10 @@ impl Endpoint {
             self.stats.dropped.oversized += 1;
             return;
         }
+        if data.is_empty() {
+            self.stats.dropped.malformed += 1;
+            return;
+        }
         let datagram_len = data.len();
         let mut offset = 0;
         let mut first_dcid: Option<ConnectionId> = None;

@@ -559,8 +559,8 @@ impl Connection {
             return;
         }
         let reason = Bytes::copy_from_slice(&reason[..reason.len().min(MAX_REASON_LEN)]);
-        self.enter_closing(now, CloseFrame { application: true, code: error_code, frame_type: 0, reason });
         self.lost(ConnectionError::LocallyClosed);
+        self.enter_closing(now, CloseFrame { application: true, code: error_code, frame_type: 0, reason });
     }
 
     // ----- input from the endpoint ---------------------------------------------------------

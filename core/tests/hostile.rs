@@ -1,0 +1,101 @@
+//! Every input from the network is hostile: tampered, truncated, replayed, oversized and
+//! random datagrams never panic, are counted by reason, and leave connections working.
+
+mod common;
+
+use common::{Pair, TestRng, run_bulk};
+use jetstream_core::{Duration, RecvMeta};
+
+fn total_drops(d: &jetstream_core::DropStats) -> u64 {
+    d.malformed + d.oversized + d.unknown_connection + d.decrypt_failed + d.duplicate + d.unsupported_version
+        + d.no_keys + d.short_initial + d.capacity + d.closing
+}
+
+#[test]
+fn tampered_truncated_replayed_and_random_datagrams_are_dropped_and_counted() {
+    let mut pair = Pair::new(30);
+    pair.record = Some(Vec::new());
+    run_bulk(&mut pair, 1 << 20, Duration::from_secs(60));
+    let recorded: Vec<Vec<u8>> =
+        pair.record.take().expect("recorded").into_iter().filter(|(to_s, _)| *to_s).map(|(_, d)| d).collect();
+    assert!(recorded.len() > 100);
+    let mut rng = TestRng::new(99);
+    let from = pair.client_addr;
+    let now = pair.now;
+    let before = pair.server.stats().dropped;
+    let mut injected = 0u64;
+    let mut feed = |pair: &mut Pair, mut d: Vec<u8>| {
+        pair.server.handle_datagram(now, RecvMeta::from_source(from), &mut d);
+        injected += 1;
+    };
+    for d in recorded.iter().skip(5) {
+        // Replayed verbatim.
+        feed(&mut pair, d.clone());
+        // One bit flipped somewhere.
+        let mut t = d.clone();
+        let i = rng.below(t.len() as u64) as usize;
+        t[i] ^= 1 << rng.below(8);
+        feed(&mut pair, t);
+        // Truncated.
+        let cut = rng.below(d.len() as u64) as usize;
+        feed(&mut pair, d[..cut].to_vec());
+    }
+    // Oversized and random datagrams, including ones that look like our short headers.
+    feed(&mut pair, vec![0x40; 70_000]);
+    let dcid = recorded.last().expect("one")[1..9].to_vec();
+    for k in 0..20_000u64 {
+        let len = rng.below(1500) as usize;
+        let mut d: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        if k % 3 == 0 && len > 30 {
+            d[0] = 0x40 | (d[0] & 0x3f);
+            d[1..9].copy_from_slice(&dcid);
+        }
+        feed(&mut pair, d);
+    }
+    let after = pair.server.stats().dropped;
+    assert_eq!(total_drops(&after) - total_drops(&before), injected, "every hostile datagram was counted once: {after:?}");
+    assert!(after.duplicate > before.duplicate, "replays rejected as duplicates");
+    assert!(after.decrypt_failed > before.decrypt_failed, "tampering rejected by authentication");
+    assert!(after.oversized > before.oversized);
+    assert!(after.malformed > before.malformed);
+
+    // The established connection still works.
+    let s = pair.server_handle().expect("server conn");
+    assert!(pair.server.connection(s).expect("alive").is_established());
+    let mut t = common::BulkTransfer::new(256 << 10);
+    let c = pair.client_events[0].0;
+    // A second transfer on a fresh stream of the same connection.
+    let ok = pair.run_until(Duration::from_secs(30), |p| {
+        t.pump(p, c, s);
+        t.done
+    });
+    assert!(ok, "connection works after the attack");
+}
+
+#[test]
+fn random_datagrams_to_a_fresh_server_never_create_lasting_state() {
+    let mut pair = Pair::new(31);
+    let mut rng = TestRng::new(7);
+    let from = pair.client_addr;
+    for _ in 0..20_000 {
+        let len = 1200 + rng.below(300) as usize;
+        let mut d: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        // Make most of them plausible handshake packets of our version.
+        if rng.chance(0.8) {
+            d[0] = 0xc0 | (d[0] & 0x0f);
+            d[1..5].copy_from_slice(&jetstream_core::packet::VERSION.to_be_bytes());
+            d[5] = 8;
+            d[14] = 8;
+        }
+        pair.server.handle_datagram(pair.now, RecvMeta::from_source(from), &mut d);
+    }
+    assert_eq!(pair.server.connection_count(), 0, "unauthenticated junk leaves nothing behind");
+    let mut buf = vec![0u8; 65536];
+    let mut replies = 0;
+    while pair.server.poll_transmit(pair.now, &mut buf).is_some() {
+        replies += 1;
+    }
+    assert!(replies <= 64, "stateless replies are bounded: {replies}");
+    // A real client still gets in.
+    pair.handshake();
+}
