@@ -664,3 +664,7 @@ fn parse_long_cids(packet: &[u8]) -> Option<(ConnectionId, ConnectionId)> {
     let scid = ConnectionId::new(r.bytes(slen).ok()?)?;
     Some((dcid, scid))
 }
+
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod tests;
