@@ -270,7 +270,12 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// A server with the given key and default transport settings, accepting anyone.
     pub fn new(keypair: StaticKeypair) -> Self {
-        ServerConfig { keypair, transport: Arc::new(TransportConfig::default()), allowed_clients: None, accept_policy: None }
+        ServerConfig {
+            keypair,
+            transport: Arc::new(TransportConfig::default()),
+            allowed_clients: None,
+            accept_policy: None,
+        }
     }
 }
 

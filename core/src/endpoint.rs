@@ -2,7 +2,7 @@
 //! new ones (server), and multiplexes their output, events and timers.
 
 use crate::config::{ClientConfig, ConfigError, EndpointConfig, IncomingInfo, ServerConfig};
-use crate::connection::{Connection, Event, PacketOutcome, Transmit};
+use crate::connection::{Connection, ConnectionIds, Event, PacketOutcome, Transmit};
 use crate::crypto::{HandshakeError, StaticKeypair};
 use crate::packet::{self, ConnectionId, HeaderForm, LongType, PacketError, PartialPacket};
 use crate::time::Instant;
@@ -302,7 +302,14 @@ impl Endpoint {
                 i
             }
             None => {
-                self.slots.push(Slot { generation: 0, conn: Some(conn), deadline: None, in_active: false, in_events: false, handshaking: false });
+                self.slots.push(Slot {
+                    generation: 0,
+                    conn: Some(conn),
+                    deadline: None,
+                    in_active: false,
+                    in_events: false,
+                    handshaking: false,
+                });
                 (self.slots.len() - 1) as u32
             }
         };
@@ -454,7 +461,8 @@ impl Endpoint {
         let keypair = server.keypair.clone();
         let local_cid = self.new_cid();
         let rng = self.child_rng();
-        let conn = match Connection::new_server(now, transport, keypair, local_cid, scid, dcid, meta.source, rng) {
+        let ids = ConnectionIds { local: local_cid, remote: scid, original_dcid: dcid };
+        let conn = match Connection::new_server(now, transport, keypair, ids, meta.source, rng) {
             Ok(c) => c,
             Err(_) => {
                 self.stats.dropped.malformed += 1;
@@ -626,7 +634,11 @@ impl Endpoint {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next. Returns the last
     /// `now` seen when output or events may already be waiting (drain them first).
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        if !self.active.is_empty() || !self.with_events.is_empty() || !self.orphan_events.is_empty() || !self.stateless.is_empty() {
+        if !self.active.is_empty()
+            || !self.with_events.is_empty()
+            || !self.orphan_events.is_empty()
+            || !self.stateless.is_empty()
+        {
             return Some(self.last_now);
         }
         self.refresh_timers();

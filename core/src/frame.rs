@@ -228,7 +228,9 @@ impl<'a> FrameIter<'a> {
                 }
                 Frame::Ack(Ack { largest, delay, first_range, range_count, rest: r.consumed_since(start_of_rest) })
             }
-            ty::RESET_STREAM => Frame::ResetStream { id: StreamId(r.varint()?), error_code: r.varint()?, final_size: r.varint()? },
+            ty::RESET_STREAM => {
+                Frame::ResetStream { id: StreamId(r.varint()?), error_code: r.varint()?, final_size: r.varint()? }
+            }
             ty::STOP_SENDING => Frame::StopSending { id: StreamId(r.varint()?), error_code: r.varint()? },
             ty::CRYPTO => {
                 let offset = r.varint()?;
@@ -367,7 +369,14 @@ pub(crate) fn stream_header_len(id: StreamId, offset: u64, with_len: bool) -> us
 
 /// Writes a STREAM frame header; the caller writes `len` data bytes after it. A frame without
 /// a length field runs to the end of the packet.
-pub(crate) fn encode_stream_header(w: &mut Writer<'_>, id: StreamId, offset: u64, len: usize, fin: bool, with_len: bool) {
+pub(crate) fn encode_stream_header(
+    w: &mut Writer<'_>,
+    id: StreamId,
+    offset: u64,
+    len: usize,
+    fin: bool,
+    with_len: bool,
+) {
     let mut t = ty::STREAM;
     if offset != 0 {
         t |= 0x04;
@@ -430,7 +439,10 @@ pub(crate) fn encode_path(w: &mut Writer<'_>, response: bool, token: &[u8; 8]) {
 
 /// Bytes a CONNECTION_CLOSE takes with `reason` (already truncated by the caller).
 pub(crate) fn close_len(application: bool, error_code: u64, frame_type: u64, reason: &[u8]) -> usize {
-    1 + varint_len(error_code) + if application { 0 } else { varint_len(frame_type) } + varint_len(reason.len() as u64) + reason.len()
+    1 + varint_len(error_code)
+        + if application { 0 } else { varint_len(frame_type) }
+        + varint_len(reason.len() as u64)
+        + reason.len()
 }
 
 pub(crate) fn encode_close(w: &mut Writer<'_>, application: bool, error_code: u64, frame_type: u64, reason: &[u8]) {

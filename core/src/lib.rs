@@ -109,7 +109,6 @@ pub mod time;
 mod transport_error;
 mod transport_params;
 
-
 pub use config::{ClientConfig, ConfigError, EndpointConfig, IncomingInfo, ServerConfig, TransportConfig};
 pub use connection::rtt::RttEstimator;
 pub use connection::{

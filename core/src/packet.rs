@@ -120,10 +120,20 @@ impl From<UnexpectedEnd> for PacketError {
 /// The part of a header readable before decryption: enough to route the packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HeaderForm {
-    Long { ty: LongType, version: u32, dcid: ConnectionId, scid: ConnectionId },
-    Short { dcid: ConnectionId },
+    Long {
+        ty: LongType,
+        version: u32,
+        dcid: ConnectionId,
+        scid: ConnectionId,
+    },
+    Short {
+        dcid: ConnectionId,
+    },
     /// Version negotiation: a long header with version 0 listing the versions a server speaks.
-    VersionNegotiation { dcid: ConnectionId, scid: ConnectionId },
+    VersionNegotiation {
+        dcid: ConnectionId,
+        scid: ConnectionId,
+    },
 }
 
 impl HeaderForm {

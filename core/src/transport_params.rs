@@ -206,7 +206,8 @@ impl TransportParameters {
                         return Err(TransportParameterError::OutOfRange(pid));
                     }
                     // Unknown suite ids are skipped: a newer peer may offer suites we lack.
-                    let known: Vec<CipherSuite> = vr.peek_rest().iter().filter_map(|b| CipherSuite::from_id(*b)).collect();
+                    let known: Vec<CipherSuite> =
+                        vr.peek_rest().iter().filter_map(|b| CipherSuite::from_id(*b)).collect();
                     p.cipher_suites = SuiteList::from_slice(&known);
                 }
                 _ => {} // unknown: ignored for forward compatibility

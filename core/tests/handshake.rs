@@ -4,8 +4,8 @@ mod common;
 
 use common::{Pair, server_keypair};
 use jetstream_core::{
-    ClientConfig, ConnectionError, Duration, EndpointConfig, Event, RecvMeta, ServerConfig,
-    StaticKeypair, TransportErrorCode,
+    ClientConfig, ConnectionError, Duration, EndpointConfig, Event, RecvMeta, ServerConfig, StaticKeypair,
+    TransportErrorCode,
 };
 use std::collections::HashSet;
 
@@ -48,7 +48,10 @@ fn wrong_server_key_fails_on_client_and_leaves_no_server_state() {
     let c = pair.connect_with(ClientConfig::new(wrong));
     pair.run_until(Duration::from_secs(60), |p| client_failure(p).is_some());
     let err = client_failure(&pair).expect("typed failure event");
-    assert_eq!(err, ConnectionError::ConnectionClosed { code: TransportErrorCode::HANDSHAKE_FAILED, reason: String::new() });
+    assert_eq!(
+        err,
+        ConnectionError::ConnectionClosed { code: TransportErrorCode::HANDSHAKE_FAILED, reason: String::new() }
+    );
     assert!(pair.client.connection(c).is_none() || pair.client.connection(c).is_some_and(|c| c.is_closed()));
     pair.run_until(Duration::from_secs(5), |_| false);
     assert_eq!(pair.server.connection_count(), 0, "no state left on the server");
@@ -67,7 +70,10 @@ fn unknown_client_key_is_refused_with_a_typed_error() {
     pair.connect_with(cfg);
     pair.run_until(Duration::from_secs(10), |p| client_failure(p).is_some());
     let err = client_failure(&pair).expect("failure");
-    assert!(matches!(err, ConnectionError::ConnectionClosed { code: TransportErrorCode::CLIENT_NOT_AUTHORIZED, .. }), "{err:?}");
+    assert!(
+        matches!(err, ConnectionError::ConnectionClosed { code: TransportErrorCode::CLIENT_NOT_AUTHORIZED, .. }),
+        "{err:?}"
+    );
     pair.run_until(Duration::from_secs(5), |_| false);
     assert_eq!(pair.server.connection_count(), 0);
     assert_eq!(pair.server.stats().refused, 1);

@@ -7,8 +7,16 @@ use common::{Pair, TestRng, run_bulk};
 use jetstream_core::{Duration, RecvMeta};
 
 fn total_drops(d: &jetstream_core::DropStats) -> u64 {
-    d.malformed + d.oversized + d.unknown_connection + d.decrypt_failed + d.duplicate + d.unsupported_version
-        + d.no_keys + d.short_initial + d.capacity + d.closing
+    d.malformed
+        + d.oversized
+        + d.unknown_connection
+        + d.decrypt_failed
+        + d.duplicate
+        + d.unsupported_version
+        + d.no_keys
+        + d.short_initial
+        + d.capacity
+        + d.closing
 }
 
 #[test]
@@ -53,7 +61,11 @@ fn tampered_truncated_replayed_and_random_datagrams_are_dropped_and_counted() {
         feed(&mut pair, d);
     }
     let after = pair.server.stats().dropped;
-    assert_eq!(total_drops(&after) - total_drops(&before), injected, "every hostile datagram was counted once: {after:?}");
+    assert_eq!(
+        total_drops(&after) - total_drops(&before),
+        injected,
+        "every hostile datagram was counted once: {after:?}"
+    );
     assert!(after.duplicate > before.duplicate, "replays rejected as duplicates");
     assert!(after.decrypt_failed > before.decrypt_failed, "tampering rejected by authentication");
     assert!(after.oversized > before.oversized);

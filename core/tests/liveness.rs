@@ -68,7 +68,9 @@ fn keep_alive_keeps_an_idle_connection_open() {
     cfg.transport = std::sync::Arc::new(transport);
     let c = pair.connect_with(cfg);
     assert!(pair.run_until(Duration::from_secs(5), |p| p.client_connected(c) && p.server_handle().is_some()));
-    pair.run_until(Duration::from_secs(60), |p| p.client_events.iter().any(|(_, e)| matches!(e, Event::ConnectionLost(_))));
+    pair.run_until(Duration::from_secs(60), |p| {
+        p.client_events.iter().any(|(_, e)| matches!(e, Event::ConnectionLost(_)))
+    });
     assert!(
         !pair.client_events.iter().any(|(_, e)| matches!(e, Event::ConnectionLost(_))),
         "still open after 60 s idle: {:?}",
@@ -83,12 +85,17 @@ fn close_delivers_code_and_reason_to_the_peer() {
     let (c, s) = pair.handshake();
     let now = pair.now;
     pair.client.connection(c).expect("conn").close(now, 42, b"shutting down");
-    pair.run_until(Duration::from_secs(1), |p| p.server_events.iter().any(|(_, e)| matches!(e, Event::ConnectionLost(_))));
+    pair.run_until(Duration::from_secs(1), |p| {
+        p.server_events.iter().any(|(_, e)| matches!(e, Event::ConnectionLost(_)))
+    });
     let lost = pair.server_events.iter().find_map(|(h, e)| match e {
         Event::ConnectionLost(err) if *h == s => Some(err.clone()),
         _ => None,
     });
-    assert_eq!(lost, Some(ConnectionError::ApplicationClosed { code: 42, reason: Bytes::from_static(b"shutting down") }));
+    assert_eq!(
+        lost,
+        Some(ConnectionError::ApplicationClosed { code: 42, reason: Bytes::from_static(b"shutting down") })
+    );
     assert!(pair.client_events.iter().any(|(_, e)| *e == Event::ConnectionLost(ConnectionError::LocallyClosed)));
     // Both sides release their state after the closing/draining period.
     pair.run_until(Duration::from_secs(10), |p| p.client.connection_count() == 0 && p.server.connection_count() == 0);
@@ -120,7 +127,9 @@ fn reset_and_stop_sending_reach_the_peer() {
     let sid2 = pair.server.connection(s).expect("conn").accept(Dir::Uni).expect("opened");
     pair.server.connection(s).expect("conn").stop(sid2, 99).expect("stop");
     pair.run_until(Duration::from_millis(100), |_| false);
-    assert!(pair.client_events.iter().any(|(_, e)| *e == Event::Stream(StreamEvent::Stopped { id: id2, error_code: 99 })));
+    assert!(
+        pair.client_events.iter().any(|(_, e)| *e == Event::Stream(StreamEvent::Stopped { id: id2, error_code: 99 }))
+    );
     // Writes fail: with the code while our reset is in flight, as closed once it was acknowledged.
     let write = pair.client.connection(c).expect("conn").write(id2, b"more");
     assert!(matches!(write, Err(WriteError::Stopped(99)) | Err(WriteError::ClosedStream)), "{write:?}");
@@ -145,5 +154,8 @@ fn connection_survives_client_address_change_mid_transfer() {
     assert!(rebound && ok, "transfer completed across the address change ({} bytes)", t.received);
     let server_conn = pair.server.connection(s).expect("conn");
     assert_eq!(server_conn.remote_address(), new_addr, "the server follows the client");
-    assert!(pair.server_events.iter().any(|(_, e)| *e == Event::PeerAddressChanged { new: new_addr }), "path validated");
+    assert!(
+        pair.server_events.iter().any(|(_, e)| *e == Event::PeerAddressChanged { new: new_addr }),
+        "path validated"
+    );
 }

@@ -147,7 +147,9 @@ fn datagrams_arrive_intact_or_not_at_all() {
     let mut got = Vec::new();
     for chunk in sent.chunks(20) {
         for d in chunk {
-            let Some(conn) = pair.client.connection(c) else { panic!("client gone: {:?} / server {:?}", pair.client_events, pair.server_events) };
+            let Some(conn) = pair.client.connection(c) else {
+                panic!("client gone: {:?} / server {:?}", pair.client_events, pair.server_events)
+            };
             conn.send_datagram(d.clone()).expect("send");
         }
         pair.run_until(Duration::from_millis(50), |_| false);

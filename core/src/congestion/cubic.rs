@@ -18,9 +18,7 @@
 //! inputs are finite and the datagram size and window are at least one byte, so no NaN or
 //! infinity can arise; the results are converted back to bytes with saturating casts.
 
-use super::{
-    Controller, ControllerFactory, ControllerState, Window, WindowConfig, sanitize_factor, scale,
-};
+use super::{Controller, ControllerFactory, ControllerState, Window, WindowConfig, sanitize_factor, scale};
 use crate::connection::rtt::RttEstimator;
 use crate::time::Instant;
 
@@ -50,11 +48,7 @@ pub struct CubicConfig {
 
 impl Default for CubicConfig {
     fn default() -> Self {
-        CubicConfig {
-            window: WindowConfig::default(),
-            beta: DEFAULT_BETA,
-            fast_convergence: true,
-        }
+        CubicConfig { window: WindowConfig::default(), beta: DEFAULT_BETA, fast_convergence: true }
     }
 }
 
@@ -171,12 +165,7 @@ impl Cubic {
     /// `K` is when the curve, passing through the current window at `t = 0`, reaches `W_max`.
     fn start_epoch(&self, now: Instant) -> Epoch {
         let cwnd = self.window.cwnd as f64;
-        Epoch {
-            start: now,
-            k: ((self.w_max - cwnd) / (C * self.window.mtu as f64)).cbrt(),
-            w_est: cwnd,
-            carry: 0.0,
-        }
+        Epoch { start: now, k: ((self.w_max - cwnd) / (C * self.window.mtu as f64)).cbrt(), w_est: cwnd, carry: 0.0 }
     }
 }
 
@@ -192,14 +181,7 @@ impl Controller for Cubic {
         self.last_activity = now;
     }
 
-    fn on_ack(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        bytes: u64,
-        app_limited: bool,
-        rtt: &RttEstimator,
-    ) {
+    fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &RttEstimator) {
         self.last_activity = now;
         if !self.window.ack_may_grow(sent, app_limited) {
             return;
@@ -217,11 +199,7 @@ impl Controller for Cubic {
 
         // Reno-friendly estimate (§4.3): α datagrams per window acknowledged, and a full
         // datagram once W_est has regained the window before the last reduction.
-        let alpha = if epoch.w_est >= self.cwnd_prior {
-            1.0
-        } else {
-            self.alpha
-        };
+        let alpha = if epoch.w_est >= self.cwnd_prior { 1.0 } else { self.alpha };
         epoch.w_est += alpha * mtu * acked / cwnd;
 
         if self.w_cubic(t, epoch.k) < epoch.w_est {
@@ -230,10 +208,7 @@ impl Controller for Cubic {
             // §4.2: aim for where the curve will be one RTT from now, gaining at least nothing
             // and at most half the window per round trip; per ACK, the share of the gap that
             // this ACK's bytes are of the window.
-            let target = self
-                .w_cubic(t + rtt.smoothed().as_secs_f64(), epoch.k)
-                .max(cwnd)
-                .min(1.5 * cwnd);
+            let target = self.w_cubic(t + rtt.smoothed().as_secs_f64(), epoch.k).max(cwnd).min(1.5 * cwnd);
             epoch.carry += (target - cwnd) * acked / cwnd;
             let whole = epoch.carry.floor();
             epoch.carry -= whole;
@@ -242,21 +217,11 @@ impl Controller for Cubic {
         self.epoch = Some(epoch);
     }
 
-    fn on_congestion_event(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        is_persistent_congestion: bool,
-        _lost_bytes: u64,
-    ) {
+    fn on_congestion_event(&mut self, now: Instant, sent: Instant, is_persistent_congestion: bool, _lost_bytes: u64) {
         if self.window.begin_recovery(now, sent) {
             let cwnd = self.window.cwnd as f64;
             // §4.7: losing below the previous W_max means a new flow is competing; aim lower.
-            self.w_max = if self.fast_convergence && cwnd < self.w_max {
-                cwnd * (1.0 + self.beta) / 2.0
-            } else {
-                cwnd
-            };
+            self.w_max = if self.fast_convergence && cwnd < self.w_max { cwnd * (1.0 + self.beta) / 2.0 } else { cwnd };
             self.cwnd_prior = cwnd;
             // §4.6, using cwnd for the flight size: app-limited ACKs already keep the window
             // from outgrowing the data actually in flight. ssthresh is at least the minimum.
@@ -378,11 +343,7 @@ mod tests {
             cc.on_congestion_event(ms(1_000), ms(999), false, MSS);
             cc.on_congestion_event(ms(2_000), ms(1_999), false, MSS);
             assert_eq!(cc.window(), 58_800);
-            assert!(
-                (cc.w_max - w_max).abs() < 1e-6,
-                "fast convergence {enabled}: {}",
-                cc.w_max
-            );
+            assert!((cc.w_max - w_max).abs() < 1e-6, "fast convergence {enabled}: {}", cc.w_max);
         }
     }
 
@@ -419,37 +380,17 @@ mod tests {
             let t = (now - epoch.start).as_secs_f64();
             let expected = 0.4 * 1200.0 * (t - epoch.k).powi(3) + 120_000.0;
             let window = cc.window() as f64;
-            assert!(
-                (window - expected).abs() < 0.005 * expected,
-                "t = {t:.2}: {window} vs {expected:.0}"
-            );
+            assert!((window - expected).abs() < 0.005 * expected, "t = {t:.2}: {window} vs {expected:.0}");
             assert!(cc.epoch.expect("still in the stage").w_est < window);
             samples.push((t, window));
         }
         // Growth per round shrinks while approaching W_max (concave), then increases (convex).
-        let growth: Vec<(f64, f64)> = samples
-            .windows(2)
-            .map(|w| (w[1].0, w[1].1 - w[0].1))
-            .collect();
-        let before_k: Vec<f64> = growth
-            .iter()
-            .filter(|(t, _)| *t < epoch.k - 0.5)
-            .map(|g| g.1)
-            .collect();
-        let after_k: Vec<f64> = growth
-            .iter()
-            .filter(|(t, _)| *t > epoch.k + 0.5)
-            .map(|g| g.1)
-            .collect();
+        let growth: Vec<(f64, f64)> = samples.windows(2).map(|w| (w[1].0, w[1].1 - w[0].1)).collect();
+        let before_k: Vec<f64> = growth.iter().filter(|(t, _)| *t < epoch.k - 0.5).map(|g| g.1).collect();
+        let after_k: Vec<f64> = growth.iter().filter(|(t, _)| *t > epoch.k + 0.5).map(|g| g.1).collect();
         assert!(before_k.len() > 10 && after_k.len() > 10);
-        assert!(
-            before_k.windows(2).all(|g| g[1] <= g[0] + 1.0),
-            "concave: {before_k:?}"
-        );
-        assert!(
-            after_k.windows(2).all(|g| g[1] + 1.0 >= g[0]),
-            "convex: {after_k:?}"
-        );
+        assert!(before_k.windows(2).all(|g| g[1] <= g[0] + 1.0), "concave: {before_k:?}");
+        assert!(after_k.windows(2).all(|g| g[1] + 1.0 >= g[0]), "convex: {after_k:?}");
         assert!(cc.window() > 120_000, "probes beyond W_max");
     }
 
@@ -528,11 +469,7 @@ mod tests {
 
     #[test]
     fn extreme_inputs_stay_finite() {
-        let mut cc = Cubic::new(
-            CubicConfig::default().loss_reduction_factor(f64::NAN),
-            0,
-            ms(0),
-        );
+        let mut cc = Cubic::new(CubicConfig::default().loss_reduction_factor(f64::NAN), 0, ms(0));
         assert_eq!(cc.beta, DEFAULT_BETA);
         let huge = RttEstimator::new(Duration::MAX);
         let far = Instant::from_nanos(u64::MAX);

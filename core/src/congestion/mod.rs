@@ -40,14 +40,7 @@ pub trait Controller: Send + fmt::Debug {
     /// sent (too little data, or flow control): such ACKs say nothing about spare path capacity,
     /// so the window must not grow on them (RFC 9002 §7.8). `rtt` already includes the sample
     /// taken from this ACK, if any.
-    fn on_ack(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        bytes: u64,
-        app_limited: bool,
-        rtt: &RttEstimator,
-    );
+    fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &RttEstimator);
 
     /// Congestion was detected at `now`: packets totalling `lost_bytes` were declared lost, or
     /// an ECN-CE mark was reported. `sent` is the send time of the latest such packet.
@@ -56,13 +49,7 @@ pub trait Controller: Send + fmt::Debug {
     /// event and reduces the window, so one burst of losses costs one reduction per round trip
     /// (RFC 9002 §7.3.2). `is_persistent_congestion` collapses the window to the minimum
     /// regardless (RFC 9002 §7.6.2).
-    fn on_congestion_event(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        is_persistent_congestion: bool,
-        lost_bytes: u64,
-    );
+    fn on_congestion_event(&mut self, now: Instant, sent: Instant, is_persistent_congestion: bool, lost_bytes: u64);
 
     /// The path's maximum datagram size changed (path MTU discovery).
     ///
@@ -148,11 +135,7 @@ impl Default for WindowConfig {
 
 /// Clamps a configured reduction factor to `[0, 1]`, replacing NaN by `default`.
 fn sanitize_factor(factor: f64, default: f64) -> f64 {
-    if factor.is_nan() {
-        default
-    } else {
-        factor.clamp(0.0, 1.0)
-    }
+    if factor.is_nan() { default } else { factor.clamp(0.0, 1.0) }
 }
 
 /// `window × factor` in bytes, rounded, for a factor in `[0, 1]`. The cast saturates, so no input can
@@ -283,10 +266,7 @@ mod tests {
 
     #[test]
     fn zero_sizes_cannot_produce_a_zero_window() {
-        let config = WindowConfig {
-            initial_packets: 0,
-            minimum_packets: 0,
-        };
+        let config = WindowConfig { initial_packets: 0, minimum_packets: 0 };
         let mut window = Window::new(config, 0);
         assert_eq!(window.cwnd, 1);
         window.reduce_to(0);
@@ -303,24 +283,15 @@ mod tests {
         assert!(window.begin_recovery(t(100), t(50)));
         window.reduce_to(6_000);
         assert_eq!(window.state(), ControllerState::Recovery);
-        assert!(
-            !window.begin_recovery(t(110), t(100)),
-            "sent at the recovery start: same event"
-        );
-        assert!(
-            !window.ack_may_grow(t(90), false),
-            "sent before recovery: no growth"
-        );
+        assert!(!window.begin_recovery(t(110), t(100)), "sent at the recovery start: same event");
+        assert!(!window.ack_may_grow(t(90), false), "sent before recovery: no growth");
         assert_eq!(window.state(), ControllerState::Recovery);
         assert!(window.ack_may_grow(t(101), false));
         assert_eq!(window.state(), ControllerState::CongestionAvoidance);
         assert!(!window.ack_may_grow(t(102), true), "app-limited: no growth");
         window.collapse();
         assert_eq!(window.state(), ControllerState::SlowStart);
-        assert!(
-            window.begin_recovery(t(120), t(60)),
-            "collapse ends the recovery period"
-        );
+        assert!(window.begin_recovery(t(120), t(60)), "collapse ends the recovery period");
     }
 
     #[test]
@@ -330,9 +301,6 @@ mod tests {
         original.on_congestion_event(Instant::from_millis(1), Instant::ZERO, true, 1200);
         assert_eq!(copy.window(), 12_000);
         assert_eq!(original.window(), 2_400);
-        assert_eq!(
-            ControllerState::CongestionAvoidance.to_string(),
-            "congestion_avoidance"
-        );
+        assert_eq!(ControllerState::CongestionAvoidance.to_string(), "congestion_avoidance");
     }
 }

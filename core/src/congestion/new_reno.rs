@@ -1,8 +1,6 @@
 //! NewReno congestion control as specified for QUIC in RFC 9002 §7.
 
-use super::{
-    Controller, ControllerFactory, ControllerState, Window, WindowConfig, sanitize_factor, scale,
-};
+use super::{Controller, ControllerFactory, ControllerState, Window, WindowConfig, sanitize_factor, scale};
 use crate::connection::rtt::RttEstimator;
 use crate::time::Instant;
 
@@ -26,10 +24,7 @@ pub struct NewRenoConfig {
 
 impl Default for NewRenoConfig {
     fn default() -> Self {
-        NewRenoConfig {
-            window: WindowConfig::default(),
-            loss_reduction_factor: DEFAULT_LOSS_REDUCTION_FACTOR,
-        }
+        NewRenoConfig { window: WindowConfig::default(), loss_reduction_factor: DEFAULT_LOSS_REDUCTION_FACTOR }
     }
 }
 
@@ -88,24 +83,14 @@ impl NewReno {
     pub fn new(config: NewRenoConfig, mtu: u16) -> Self {
         NewReno {
             window: Window::new(config.window, mtu),
-            loss_reduction_factor: sanitize_factor(
-                config.loss_reduction_factor,
-                DEFAULT_LOSS_REDUCTION_FACTOR,
-            ),
+            loss_reduction_factor: sanitize_factor(config.loss_reduction_factor, DEFAULT_LOSS_REDUCTION_FACTOR),
             bytes_acked: 0,
         }
     }
 }
 
 impl Controller for NewReno {
-    fn on_ack(
-        &mut self,
-        _now: Instant,
-        sent: Instant,
-        bytes: u64,
-        app_limited: bool,
-        _rtt: &RttEstimator,
-    ) {
+    fn on_ack(&mut self, _now: Instant, sent: Instant, bytes: u64, app_limited: bool, _rtt: &RttEstimator) {
         if !self.window.ack_may_grow(sent, app_limited) {
             return;
         }
@@ -121,16 +106,9 @@ impl Controller for NewReno {
         }
     }
 
-    fn on_congestion_event(
-        &mut self,
-        now: Instant,
-        sent: Instant,
-        is_persistent_congestion: bool,
-        _lost_bytes: u64,
-    ) {
+    fn on_congestion_event(&mut self, now: Instant, sent: Instant, is_persistent_congestion: bool, _lost_bytes: u64) {
         if self.window.begin_recovery(now, sent) {
-            self.window
-                .reduce_to(scale(self.window.cwnd, self.loss_reduction_factor));
+            self.window.reduce_to(scale(self.window.cwnd, self.loss_reduction_factor));
             self.bytes_acked = 0;
         }
         if is_persistent_congestion {
@@ -231,11 +209,7 @@ mod tests {
         ack(&mut cc, ms(100), ms(0), 36_000, false);
         cc.on_congestion_event(ms(200), ms(150), false, MSS);
         ack(&mut cc, ms(250), ms(199), 24_000, false);
-        assert_eq!(
-            cc.window(),
-            24_000,
-            "ACKs of pre-recovery packets do not grow the window"
-        );
+        assert_eq!(cc.window(), 24_000, "ACKs of pre-recovery packets do not grow the window");
         assert_eq!(cc.state(), ControllerState::Recovery);
         ack(&mut cc, ms(300), ms(201), MSS, false);
         assert_eq!(cc.state(), ControllerState::CongestionAvoidance);
@@ -250,18 +224,8 @@ mod tests {
         let mut now = ms(300);
         for round in 1..=5 {
             let almost_a_window = cc.window() - MSS;
-            ack(
-                &mut cc,
-                now,
-                now - Duration::from_millis(50),
-                almost_a_window,
-                false,
-            );
-            assert_eq!(
-                cc.window(),
-                24_000 + (round - 1) * MSS,
-                "not before a full window"
-            );
+            ack(&mut cc, now, now - Duration::from_millis(50), almost_a_window, false);
+            assert_eq!(cc.window(), 24_000 + (round - 1) * MSS, "not before a full window");
             ack(&mut cc, now, now - Duration::from_millis(50), MSS, false);
             assert_eq!(cc.window(), 24_000 + round * MSS);
             now += Duration::from_millis(100);
@@ -309,11 +273,7 @@ mod tests {
         cc.on_congestion_event(ms(200), ms(150), false, MSS);
         ack(&mut cc, ms(300), ms(250), 240_000, true);
         assert_eq!(cc.window(), 24_000, "congestion avoidance");
-        assert_eq!(
-            cc.state(),
-            ControllerState::CongestionAvoidance,
-            "but recovery ended"
-        );
+        assert_eq!(cc.state(), ControllerState::CongestionAvoidance, "but recovery ended");
     }
 
     #[test]
@@ -325,19 +285,13 @@ mod tests {
         assert_eq!(cc.window(), 3_000);
         assert_eq!(cc.initial_window(), 14_720);
         cc.on_mtu_update(1_280);
-        assert_eq!(
-            cc.window(),
-            3_000,
-            "a smaller MTU does not shrink the window"
-        );
+        assert_eq!(cc.window(), 3_000, "a smaller MTU does not shrink the window");
     }
 
     #[test]
     fn config_setters() {
-        let config = NewRenoConfig::default()
-            .initial_window_packets(32)
-            .minimum_window_packets(4)
-            .loss_reduction_factor(0.8);
+        let config =
+            NewRenoConfig::default().initial_window_packets(32).minimum_window_packets(4).loss_reduction_factor(0.8);
         let mut cc = config.build(ms(0), MTU);
         assert_eq!(cc.window(), 32 * MSS);
         cc.on_congestion_event(ms(100), ms(50), false, MSS);
@@ -345,10 +299,7 @@ mod tests {
         cc.on_congestion_event(ms(200), ms(150), true, MSS);
         assert_eq!(cc.window(), 4 * MSS);
 
-        assert_eq!(
-            NewRenoConfig::default().loss_reduction_factor(f64::NAN),
-            NewRenoConfig::default()
-        );
+        assert_eq!(NewRenoConfig::default().loss_reduction_factor(f64::NAN), NewRenoConfig::default());
         let mut zero = NewReno::new(NewRenoConfig::default().loss_reduction_factor(-3.0), MTU);
         zero.on_congestion_event(ms(100), ms(50), false, MSS);
         assert_eq!(zero.window(), 2 * MSS);
@@ -356,10 +307,7 @@ mod tests {
 
     #[test]
     fn huge_values_saturate() {
-        let mut cc = NewReno::new(
-            NewRenoConfig::default().initial_window_packets(u32::MAX),
-            u16::MAX,
-        );
+        let mut cc = NewReno::new(NewRenoConfig::default().initial_window_packets(u32::MAX), u16::MAX);
         cc.on_ack(ms(1), ms(0), u64::MAX, false, &rtt());
         assert_eq!(cc.window(), u64::MAX);
         cc.on_congestion_event(ms(2), ms(1), false, u64::MAX);

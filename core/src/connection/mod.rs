@@ -241,18 +241,28 @@ const HANDSHAKE_PACKET_SIZE: usize = packet::MIN_INITIAL_SIZE;
 /// Longest close reason sent, so a close frame always fits a packet.
 const MAX_REASON_LEN: usize = 512;
 
+/// The connection IDs a connection starts with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionIds {
+    /// Ours: the peer sends to it.
+    pub(crate) local: ConnectionId,
+    /// The peer's (for a client, a random one until the server's first packet tells it).
+    pub(crate) remote: ConnectionId,
+    /// The client's first destination ID, from which the handshake-packet keys derive.
+    pub(crate) original_dcid: ConnectionId,
+}
+
 impl Connection {
     fn new(
         side: Side,
         config: Arc<TransportConfig>,
         now: Instant,
-        local_cid: ConnectionId,
-        remote_cid: ConnectionId,
-        original_dcid: ConnectionId,
+        ids: ConnectionIds,
         remote: SocketAddr,
         mut rng: ChaCha20Rng,
         handshake: HandshakeStep,
     ) -> Result<Self, crypto::CryptoError> {
+        let ConnectionIds { local: local_cid, remote: remote_cid, original_dcid } = ids;
         let (client_keys, server_keys) = crypto::initial_keys(config.crypto_backend, &original_dcid)?;
         let (local, remote_keys) = match side {
             Side::Client => (client_keys, server_keys),
@@ -325,11 +335,12 @@ impl Connection {
         rng.fill_bytes(&mut dcid_bytes);
         let original_dcid = ConnectionId::new(&dcid_bytes).ok_or(HandshakeError::Malformed)?;
         let transport = config.transport.clone();
-        let suites: &[CipherSuite] = if transport.prefer_aes && transport.crypto_backend.supports(CipherSuite::Aes256Gcm) {
-            &[CipherSuite::Aes256Gcm, CipherSuite::ChaCha20Poly1305]
-        } else {
-            &[CipherSuite::ChaCha20Poly1305]
-        };
+        let suites: &[CipherSuite] =
+            if transport.prefer_aes && transport.crypto_backend.supports(CipherSuite::Aes256Gcm) {
+                &[CipherSuite::Aes256Gcm, CipherSuite::ChaCha20Poly1305]
+            } else {
+                &[CipherSuite::ChaCha20Poly1305]
+            };
         let params = local_params(&transport, local_cid, SuiteList::from_slice(suites));
         let mut eph = [0u8; 32];
         let mut kem = [0u8; 64];
@@ -343,18 +354,10 @@ impl Connection {
             eph,
             kem,
         )?;
-        let mut conn = Connection::new(
-            Side::Client,
-            transport,
-            now,
-            local_cid,
-            original_dcid,
-            original_dcid,
-            remote,
-            rng,
-            HandshakeStep::Client(Box::new(hs)),
-        )
-        .map_err(HandshakeError::Crypto)?;
+        let ids = ConnectionIds { local: local_cid, remote: original_dcid, original_dcid };
+        let mut conn =
+            Connection::new(Side::Client, transport, now, ids, remote, rng, HandshakeStep::Client(Box::new(hs)))
+                .map_err(HandshakeError::Crypto)?;
         conn.spaces[SpaceId::Handshake as usize].crypto_send.data = hello;
         conn.set_loss_detection_timer(now);
         Ok(conn)
@@ -365,23 +368,11 @@ impl Connection {
         now: Instant,
         config: Arc<TransportConfig>,
         keypair: Arc<StaticKeypair>,
-        local_cid: ConnectionId,
-        client_cid: ConnectionId,
-        original_dcid: ConnectionId,
+        ids: ConnectionIds,
         remote: SocketAddr,
         rng: ChaCha20Rng,
     ) -> Result<Self, crypto::CryptoError> {
-        Connection::new(
-            Side::Server,
-            config,
-            now,
-            local_cid,
-            client_cid,
-            original_dcid,
-            remote,
-            rng,
-            HandshakeStep::ServerAwaitingHello(keypair),
-        )
+        Connection::new(Side::Server, config, now, ids, remote, rng, HandshakeStep::ServerAwaitingHello(keypair))
     }
 
     // ----- getters -------------------------------------------------------------------------
@@ -450,7 +441,8 @@ impl Connection {
         s.rtt_var = self.rtt.variance();
         s.cwnd = self.cc.window();
         s.bytes_in_flight = self.bytes_in_flight;
-        s.pacing_rate_bps = if self.config.pacing { self.pacer.pacing_rate_bps(self.rtt.smoothed(), self.cc.window()) } else { 0 };
+        s.pacing_rate_bps =
+            if self.config.pacing { self.pacer.pacing_rate_bps(self.rtt.smoothed(), self.cc.window()) } else { 0 };
         s.mtu = self.mtu;
         s
     }
@@ -757,16 +749,18 @@ impl Connection {
                 Frame::Ack(ack) => self.on_ack_frame(now, space_id, &ack)?,
                 Frame::Crypto { offset, data } => {
                     let space = &mut self.spaces[space_id as usize];
-                    space
-                        .crypto_recv
-                        .insert(offset, data, crypto::CLIENT_HELLO_MAX_LEN)
-                        .map_err(|()| (TransportErrorCode::CRYPTO_BUFFER_EXCEEDED, frame::ty::CRYPTO, "handshake message too long"))?;
+                    space.crypto_recv.insert(offset, data, crypto::CLIENT_HELLO_MAX_LEN).map_err(|()| {
+                        (TransportErrorCode::CRYPTO_BUFFER_EXCEEDED, frame::ty::CRYPTO, "handshake message too long")
+                    })?;
                     crypto_update = true;
                 }
                 Frame::Close(c) => {
                     let reason = String::from_utf8_lossy(c.reason).into_owned();
                     let err = if c.application {
-                        ConnectionError::ApplicationClosed { code: c.error_code, reason: Bytes::copy_from_slice(c.reason) }
+                        ConnectionError::ApplicationClosed {
+                            code: c.error_code,
+                            reason: Bytes::copy_from_slice(c.reason),
+                        }
                     } else {
                         ConnectionError::ConnectionClosed { code: TransportErrorCode(c.error_code), reason }
                     };
@@ -781,7 +775,11 @@ impl Connection {
                 }
                 Frame::HandshakeDone => {
                     if self.side == Side::Server {
-                        return Err((TransportErrorCode::PROTOCOL_VIOLATION, frame::ty::HANDSHAKE_DONE, "HANDSHAKE_DONE from client"));
+                        return Err((
+                            TransportErrorCode::PROTOCOL_VIOLATION,
+                            frame::ty::HANDSHAKE_DONE,
+                            "HANDSHAKE_DONE from client",
+                        ));
                     }
                     if !self.handshake_confirmed {
                         self.handshake_confirmed = true;
@@ -792,7 +790,11 @@ impl Connection {
                 Frame::PathResponse(token) => self.on_path_response(token),
                 Frame::Datagram(data) => {
                     if self.config.datagram_receive_buffer == 0 {
-                        return Err((TransportErrorCode::PROTOCOL_VIOLATION, frame::ty::DATAGRAM, "datagrams not enabled"));
+                        return Err((
+                            TransportErrorCode::PROTOCOL_VIOLATION,
+                            frame::ty::DATAGRAM,
+                            "datagrams not enabled",
+                        ));
                     }
                     self.stats.datagrams_received += 1;
                     if self.datagrams.receive(data, self.config.datagram_receive_buffer) {
@@ -811,7 +813,9 @@ impl Connection {
                         Frame::ResetStream { id, error_code, final_size } => {
                             streams.on_reset_stream(id, error_code, final_size).map_err(streams_err)?
                         }
-                        Frame::StopSending { id, error_code } => streams.on_stop_sending(id, error_code).map_err(streams_err)?,
+                        Frame::StopSending { id, error_code } => {
+                            streams.on_stop_sending(id, error_code).map_err(streams_err)?
+                        }
                         Frame::MaxData(max) => streams.on_max_data(max),
                         Frame::MaxStreamData { id, max } => streams.on_max_stream_data(id, max).map_err(streams_err)?,
                         Frame::MaxStreams { dir, count } => streams.on_max_streams(dir, count),
@@ -965,12 +969,13 @@ impl Connection {
                 return;
             }
         };
-        let keys = DirectionalKeys::derive(self.config.crypto_backend, suite, secrets.server_to_client).and_then(|local| {
-            Ok(SpaceKeys {
-                local,
-                remote: DirectionalKeys::derive(self.config.crypto_backend, suite, secrets.client_to_server)?,
-            })
-        });
+        let keys =
+            DirectionalKeys::derive(self.config.crypto_backend, suite, secrets.server_to_client).and_then(|local| {
+                Ok(SpaceKeys {
+                    local,
+                    remote: DirectionalKeys::derive(self.config.crypto_backend, suite, secrets.client_to_server)?,
+                })
+            });
         match keys {
             Ok(k) => self.spaces[SpaceId::Data as usize].keys = Some(k),
             Err(e) => {
@@ -1003,7 +1008,9 @@ impl Connection {
         self.suite = suite;
         let backend = self.config.crypto_backend;
         let keys = DirectionalKeys::derive(backend, suite, secrets.client_to_server)
-            .and_then(|local| Ok(SpaceKeys { local, remote: DirectionalKeys::derive(backend, suite, secrets.server_to_client)? }))
+            .and_then(|local| {
+                Ok(SpaceKeys { local, remote: DirectionalKeys::derive(backend, suite, secrets.server_to_client)? })
+            })
             .map_err(|_| (TransportErrorCode::INTERNAL_ERROR, "key derivation failed"))?;
         self.spaces[SpaceId::Data as usize].keys = Some(keys);
         self.on_peer_params(params);
@@ -1073,7 +1080,9 @@ impl Connection {
     }
 
     fn start_close_timer(&mut self, now: Instant) {
-        for t in [Timer::LossDetection, Timer::KeepAlive, Timer::AckDelay, Timer::Pacing, Timer::PathValidation, Timer::Idle] {
+        for t in
+            [Timer::LossDetection, Timer::KeepAlive, Timer::AckDelay, Timer::Pacing, Timer::PathValidation, Timer::Idle]
+        {
             self.timers.stop(t);
         }
         self.timers.set(Timer::Close, now + self.pto_duration() * 3);
@@ -1090,7 +1099,9 @@ impl Connection {
         if self.is_closed() {
             return;
         }
-        let event = if self.state == State::Handshake || (self.side == Side::Client && !self.handshake_confirmed && self.state != State::Established) {
+        let event = if self.state == State::Handshake
+            || (self.side == Side::Client && !self.handshake_confirmed && self.state != State::Established)
+        {
             Event::HandshakeFailed(reason)
         } else {
             Event::ConnectionLost(reason)

@@ -52,10 +52,7 @@ pub(crate) struct Pacer {
 impl Pacer {
     /// A pacer with a full bucket, so a new path can send its first burst at once.
     pub(crate) fn new(smoothed_rtt: Duration, window: u64, mtu: u16, now: Instant) -> Self {
-        Pacer {
-            tokens: burst_capacity(smoothed_rtt.as_nanos(), window, mtu),
-            prev: now,
-        }
+        Pacer { tokens: burst_capacity(smoothed_rtt.as_nanos(), window, mtu), prev: now }
     }
 
     /// When a packet of `bytes_to_send` bytes may be sent: `None` means now, `Some(t)` means
@@ -82,13 +79,9 @@ impl Pacer {
         // Credit tokens for the time since `prev` at GAIN × window / rtt bytes per nanosecond.
         // If less than a byte was earned, `prev` stays put so the fraction is not lost.
         let elapsed = (now - self.prev).as_nanos();
-        let earned = elapsed
-            .saturating_mul(u128::from(window))
-            .saturating_mul(GAIN_NUM)
-            / (rtt * GAIN_DEN);
+        let earned = elapsed.saturating_mul(u128::from(window)).saturating_mul(GAIN_NUM) / (rtt * GAIN_DEN);
         if earned > 0 {
-            self.tokens =
-                u64::try_from(u128::from(self.tokens).saturating_add(earned)).unwrap_or(u64::MAX);
+            self.tokens = u64::try_from(u128::from(self.tokens).saturating_add(earned)).unwrap_or(u64::MAX);
             self.prev = now;
         }
         self.tokens = self.tokens.min(capacity);
@@ -100,8 +93,7 @@ impl Pacer {
         // Time to earn the missing bytes, rounded up so that the caller, waking exactly then,
         // finds enough tokens.
         let deficit = u128::from(needed - self.tokens);
-        let wait = (deficit.saturating_mul(rtt).saturating_mul(GAIN_DEN))
-            .div_ceil(u128::from(window) * GAIN_NUM);
+        let wait = (deficit.saturating_mul(rtt).saturating_mul(GAIN_DEN)).div_ceil(u128::from(window) * GAIN_NUM);
         Some(self.prev + Duration::from_nanos(u64::try_from(wait).unwrap_or(u64::MAX)))
     }
 
@@ -116,8 +108,7 @@ impl Pacer {
         if rtt == 0 {
             return 0;
         }
-        let bits_per_sec =
-            u128::from(window).saturating_mul(8 * GAIN_NUM * 1_000_000_000) / (rtt * GAIN_DEN);
+        let bits_per_sec = u128::from(window).saturating_mul(8 * GAIN_NUM * 1_000_000_000) / (rtt * GAIN_DEN);
         u64::try_from(bits_per_sec).unwrap_or(u64::MAX)
     }
 }
@@ -133,9 +124,7 @@ fn burst_capacity(rtt_nanos: u128, window: u64, mtu: u16) -> u64 {
         return max;
     }
     let per_interval = u128::from(window) * BURST_INTERVAL_NANOS / rtt_nanos;
-    u64::try_from(per_interval)
-        .unwrap_or(u64::MAX)
-        .clamp(min, max)
+    u64::try_from(per_interval).unwrap_or(u64::MAX).clamp(min, max)
 }
 
 #[cfg(test)]
@@ -171,10 +160,7 @@ mod tests {
         let mut pacer = Pacer::new(RTT, WINDOW, MTU, start);
         let times = departures(&mut pacer, start, 30);
         // 2 ms of this window is 2 400 bytes, below the ten-packet floor.
-        assert!(
-            times[..10].iter().all(|&t| t == start),
-            "initial burst of 10 packets"
-        );
+        assert!(times[..10].iter().all(|&t| t == start), "initial burst of 10 packets");
         // rtt / (window * 1.25 / mtu) = 100 ms / 125 = 800 µs between packets.
         let spacing = Duration::from_micros(800);
         for pair in times[10..].windows(2) {
@@ -198,8 +184,7 @@ mod tests {
     fn burst_grows_with_rate_up_to_its_cap() {
         let mtu = u64::from(MTU);
         // 2 ms of a 12 MB window over 20 ms is 1.2 MB, above the 256-packet cap.
-        let pacer_capacity =
-            |window: u64| burst_capacity(Duration::from_millis(20).as_nanos(), window, MTU);
+        let pacer_capacity = |window: u64| burst_capacity(Duration::from_millis(20).as_nanos(), window, MTU);
         assert_eq!(pacer_capacity(12_000_000), 256 * mtu);
         assert_eq!(pacer_capacity(1_200_000), 100 * mtu);
         assert_eq!(pacer_capacity(12_000), 10 * mtu);
@@ -211,9 +196,7 @@ mod tests {
         let mut pacer = Pacer::new(RTT, WINDOW, MTU, start);
         pacer.on_sent(u64::MAX);
         // 12 000 bytes of capacity take 8 ms to earn at 150 000 bytes / 100 ms.
-        let t = pacer
-            .delay(RTT, 64_000, MTU, WINDOW, start)
-            .expect("bucket is empty");
+        let t = pacer.delay(RTT, 64_000, MTU, WINDOW, start).expect("bucket is empty");
         assert_eq!(t - start, Duration::from_millis(8));
         assert_eq!(pacer.delay(RTT, 64_000, MTU, WINDOW, t), None);
     }
@@ -225,14 +208,9 @@ mod tests {
         pacer.on_sent(u64::MAX);
         // Polling every nanosecond earns nothing per poll (1.5 bytes per µs) but must not
         // postpone the departure.
-        let due = pacer
-            .delay(RTT, 1_200, MTU, WINDOW, start)
-            .expect("bucket is empty");
+        let due = pacer.delay(RTT, 1_200, MTU, WINDOW, start).expect("bucket is empty");
         for n in 1..200 {
-            assert_eq!(
-                pacer.delay(RTT, 1_200, MTU, WINDOW, Instant::from_nanos(n)),
-                Some(due)
-            );
+            assert_eq!(pacer.delay(RTT, 1_200, MTU, WINDOW, Instant::from_nanos(n)), Some(due));
         }
     }
 
@@ -251,21 +229,11 @@ mod tests {
         let far = Instant::from_nanos(u64::MAX);
         let mut pacer = Pacer::new(Duration::from_nanos(1), u64::MAX, u16::MAX, Instant::ZERO);
         pacer.on_sent(u64::MAX);
-        assert_eq!(
-            pacer.delay(Duration::from_nanos(1), u64::MAX, u16::MAX, u64::MAX, far),
-            None
-        );
+        assert_eq!(pacer.delay(Duration::from_nanos(1), u64::MAX, u16::MAX, u64::MAX, far), None);
         pacer.on_sent(u64::MAX);
         let t = pacer.delay(Duration::MAX, u64::MAX, u16::MAX, 1, far);
-        assert_eq!(
-            t,
-            Some(far),
-            "an unreachable deadline saturates at the far future"
-        );
-        assert_eq!(
-            pacer.pacing_rate_bps(Duration::from_nanos(1), u64::MAX),
-            u64::MAX
-        );
+        assert_eq!(t, Some(far), "an unreachable deadline saturates at the far future");
+        assert_eq!(pacer.pacing_rate_bps(Duration::from_nanos(1), u64::MAX), u64::MAX);
     }
 
     #[test]

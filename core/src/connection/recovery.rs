@@ -38,7 +38,9 @@ impl Connection {
                 let delay = match space_id {
                     // Handshake ACKs are sent at once, their delay field carries nothing useful.
                     SpaceId::Handshake => Duration::ZERO,
-                    SpaceId::Data => Duration::from_micros(ack.delay.saturating_mul(1 << ACK_DELAY_EXPONENT).min(u64::MAX >> 1)),
+                    SpaceId::Data => {
+                        Duration::from_micros(ack.delay.saturating_mul(1 << ACK_DELAY_EXPONENT).min(u64::MAX >> 1))
+                    }
                 };
                 self.rtt.update(delay, sample, self.handshake_confirmed);
             }
@@ -116,8 +118,8 @@ impl Connection {
         self.spaces[si].loss_time = loss_time;
         if let Some(latest) = latest_lost {
             let persistent_window = self.pto_duration() * PERSISTENT_CONGESTION_THRESHOLD;
-            let persistent = self.rtt.has_sample()
-                && earliest_lost.is_some_and(|earliest| latest - earliest > persistent_window);
+            let persistent =
+                self.rtt.has_sample() && earliest_lost.is_some_and(|earliest| latest - earliest > persistent_window);
             if persistent {
                 self.rtt.on_persistent_congestion();
             }
@@ -201,8 +203,10 @@ impl Connection {
     }
 
     pub(super) fn on_loss_detection_timeout(&mut self, now: Instant) {
-        let earliest_loss =
-            SpaceId::ALL.into_iter().filter_map(|s| self.spaces[s as usize].loss_time.map(|t| (t, s))).min_by_key(|x| x.0);
+        let earliest_loss = SpaceId::ALL
+            .into_iter()
+            .filter_map(|s| self.spaces[s as usize].loss_time.map(|t| (t, s)))
+            .min_by_key(|x| x.0);
         if let Some((t, space_id)) = earliest_loss
             && t <= now
         {

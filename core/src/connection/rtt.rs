@@ -90,16 +90,9 @@ impl RttEstimator {
             return;
         }
         self.min = self.min.min(rtt_sample);
-        let ack_delay = if handshake_confirmed {
-            ack_delay.min(self.max_ack_delay)
-        } else {
-            ack_delay
-        };
-        let adjusted = if rtt_sample >= self.min.saturating_add(ack_delay) {
-            rtt_sample - ack_delay
-        } else {
-            rtt_sample
-        };
+        let ack_delay = if handshake_confirmed { ack_delay.min(self.max_ack_delay) } else { ack_delay };
+        let adjusted =
+            if rtt_sample >= self.min.saturating_add(ack_delay) { rtt_sample - ack_delay } else { rtt_sample };
         let var_sample = self.smoothed.abs_diff(adjusted);
         self.var = self.var.saturating_mul(3).saturating_add(var_sample) / 4;
         self.smoothed = self.smoothed.saturating_mul(7).saturating_add(adjusted) / 8;
@@ -142,8 +135,7 @@ impl RttEstimator {
     /// `smoothed_rtt + max(4 * rttvar, kGranularity)`: the probe timeout before the
     /// `max_ack_delay` term and exponential backoff are applied (RFC 9002 §6.2.1).
     pub fn pto_base(&self) -> Duration {
-        self.smoothed
-            .saturating_add(self.var.saturating_mul(4).max(GRANULARITY))
+        self.smoothed.saturating_add(self.var.saturating_mul(4).max(GRANULARITY))
     }
 
     /// `max(9/8 * max(smoothed_rtt, latest_rtt), kGranularity)`: the time threshold of
@@ -159,10 +151,7 @@ impl RttEstimator {
     /// connection moves to a new path (RFC 9000 §9.4). The peer's `max_ack_delay` is a
     /// connection property and is kept.
     pub fn reset(&mut self, initial_rtt: Duration) {
-        *self = RttEstimator {
-            max_ack_delay: self.max_ack_delay,
-            ..RttEstimator::new(initial_rtt)
-        };
+        *self = RttEstimator { max_ack_delay: self.max_ack_delay, ..RttEstimator::new(initial_rtt) };
     }
 }
 
@@ -210,10 +199,7 @@ mod tests {
         rtt.update(Duration::ZERO, ms(80), true);
         // rttvar = 3/4 * 62.5 + 1/4 * |112.5 - 80| = 55; smoothed = 7/8 * 112.5 + 10 = 108.4375
         assert_eq!(rtt.variance(), ms(55));
-        assert_eq!(
-            rtt.smoothed(),
-            Duration::from_micros(108_437) + Duration::from_nanos(500)
-        );
+        assert_eq!(rtt.smoothed(), Duration::from_micros(108_437) + Duration::from_nanos(500));
         assert_eq!(rtt.min(), ms(80));
     }
 

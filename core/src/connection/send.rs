@@ -113,16 +113,24 @@ impl Connection {
         let long = space_id == SpaceId::Handshake;
         let pn = self.spaces[si].next_pn;
         let pn_len = packet::pn_len(pn, self.spaces[si].largest_acked);
-        let mut w = Writer::new(out);
-        let length_field = if long {
-            Some(packet::write_long_header(&mut w, LongType::Handshake, &self.remote_cid, &self.local_cid, pn, pn_len))
-        } else {
-            packet::write_short_header(&mut w, &self.remote_cid, false, pn, pn_len);
-            None
+        let (length_field, header_len) = {
+            let mut w = Writer::new(out);
+            let length_field = if long {
+                Some(packet::write_long_header(
+                    &mut w,
+                    LongType::Handshake,
+                    &self.remote_cid,
+                    &self.local_cid,
+                    pn,
+                    pn_len,
+                ))
+            } else {
+                packet::write_short_header(&mut w, &self.remote_cid, false, pn, pn_len);
+                None
+            };
+            (length_field, w.position())
         };
-        let header_len = w.position();
         let pn_offset = header_len - pn_len;
-        drop(w);
         let payload_cap = out.len().checked_sub(header_len + TAG_LEN)?;
         let mut frames = self.spaces[si].sent.take_frames();
         let probing = self.spaces[si].probes_owed > 0;
@@ -227,10 +235,9 @@ impl Connection {
         }
         let in_flight = ack_eliciting || (long && self.side == Side::Client);
         let app_limited = !self.streams.as_ref().is_some_and(|s| s.has_pending_data());
-        space.sent.push(
-            pn,
-            SentPacket { time_sent: now, size: size as u16, ack_eliciting, in_flight, app_limited, frames },
-        );
+        space
+            .sent
+            .push(pn, SentPacket { time_sent: now, size: size as u16, ack_eliciting, in_flight, app_limited, frames });
         if ack_eliciting {
             space.last_ack_eliciting_sent = Some(now);
         }

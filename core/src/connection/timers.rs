@@ -22,8 +22,15 @@ pub(crate) enum Timer {
 }
 
 const COUNT: usize = 7;
-const ALL: [Timer; COUNT] =
-    [Timer::LossDetection, Timer::Idle, Timer::KeepAlive, Timer::AckDelay, Timer::Pacing, Timer::Close, Timer::PathValidation];
+const ALL: [Timer; COUNT] = [
+    Timer::LossDetection,
+    Timer::Idle,
+    Timer::KeepAlive,
+    Timer::AckDelay,
+    Timer::Pacing,
+    Timer::Close,
+    Timer::PathValidation,
+];
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TimerTable {

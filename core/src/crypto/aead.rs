@@ -100,10 +100,7 @@ impl CryptoBackend {
     pub const fn supports(self, suite: CipherSuite) -> bool {
         match self {
             #[cfg(feature = "ring")]
-            Self::Ring => matches!(
-                suite,
-                CipherSuite::ChaCha20Poly1305 | CipherSuite::Aes256Gcm
-            ),
+            Self::Ring => matches!(suite, CipherSuite::ChaCha20Poly1305 | CipherSuite::Aes256Gcm),
             #[cfg(feature = "rustcrypto")]
             Self::RustCrypto => matches!(suite, CipherSuite::ChaCha20Poly1305),
         }
@@ -181,12 +178,7 @@ pub(crate) trait PacketKey: Send + Sync + fmt::Debug {
     /// [`CipherSuite::TAG_LEN`] bytes of room for the tag; `header` is
     /// authenticated but not encrypted. Fails with
     /// [`CryptoError::BufferTooShort`] if there is no room for the tag.
-    fn seal(
-        &self,
-        packet_number: u64,
-        header: &[u8],
-        payload_and_tag: &mut [u8],
-    ) -> Result<(), CryptoError>;
+    fn seal(&self, packet_number: u64, header: &[u8], payload_and_tag: &mut [u8]) -> Result<(), CryptoError>;
 
     /// Authenticates and decrypts a sealed payload in place, returning the
     /// plaintext (the buffer minus the trailing tag).
@@ -224,10 +216,7 @@ pub(crate) trait HeaderKey: Send + Sync + fmt::Debug {
 /// Packet numbers never repeat under one key, so every nonce is unique without
 /// sending it on the wire; XORing into a secret IV rather than using the packet
 /// number directly keeps nonces unpredictable and distinct across keys.
-pub(crate) fn packet_nonce(
-    iv: &[u8; CipherSuite::IV_LEN],
-    packet_number: u64,
-) -> [u8; CipherSuite::IV_LEN] {
+pub(crate) fn packet_nonce(iv: &[u8; CipherSuite::IV_LEN], packet_number: u64) -> [u8; CipherSuite::IV_LEN] {
     let mut nonce = *iv;
     let low = &mut nonce[CipherSuite::IV_LEN - 8..];
     for (n, p) in low.iter_mut().zip(packet_number.to_be_bytes()) {
@@ -250,12 +239,7 @@ pub(crate) mod conformance {
         h(s).try_into().unwrap()
     }
 
-    fn packet_key(
-        backend: CryptoBackend,
-        suite: CipherSuite,
-        key: &str,
-        iv: &str,
-    ) -> Box<dyn PacketKey> {
+    fn packet_key(backend: CryptoBackend, suite: CipherSuite, key: &str, iv: &str) -> Box<dyn PacketKey> {
         backend.packet_key(suite, &arr(key), arr(iv)).unwrap()
     }
 
@@ -302,11 +286,7 @@ only one tip for the future, sunscreen would be it.";
             "c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8",
             "e0459b3474bdd0e44a41c144",
         );
-        let hp = header_key(
-            backend,
-            suite,
-            "25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4",
-        );
+        let hp = header_key(backend, suite, "25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4");
         let pn = 654_360_564;
         let header = h("4200bff4");
         let mut packet = header.clone();
@@ -326,10 +306,7 @@ only one tip for the future, sunscreen would be it.";
         for (b, m) in packet[1..4].iter_mut().zip(&mask[1..]) {
             *b ^= m;
         }
-        assert_eq!(
-            hex::encode(&packet),
-            "4cfe4189655e5cd55c41f69080575d7999c25a5bfb"
-        );
+        assert_eq!(hex::encode(&packet), "4cfe4189655e5cd55c41f69080575d7999c25a5bfb");
 
         // Remove header protection and open again.
         packet[0] ^= mask[0] & 0x1f;
@@ -388,43 +365,25 @@ only one tip for the future, sunscreen would be it.";
             let mut header = header.clone();
             header[bit / 8] ^= 1 << (bit % 8);
             let mut buf = sealed.clone();
-            assert_eq!(
-                key.open(pn, &header, &mut buf),
-                Err(CryptoError::DecryptFailed)
-            );
+            assert_eq!(key.open(pn, &header, &mut buf), Err(CryptoError::DecryptFailed));
         }
         for bit in 0..sealed.len() * 8 {
             let mut buf = sealed.clone();
             buf[bit / 8] ^= 1 << (bit % 8);
-            assert_eq!(
-                key.open(pn, &header, &mut buf),
-                Err(CryptoError::DecryptFailed)
-            );
+            assert_eq!(key.open(pn, &header, &mut buf), Err(CryptoError::DecryptFailed));
         }
         for wrong_pn in [0, pn - 1, pn + 1, pn ^ (1 << 63)] {
             let mut buf = sealed.clone();
-            assert_eq!(
-                key.open(wrong_pn, &header, &mut buf),
-                Err(CryptoError::DecryptFailed)
-            );
+            assert_eq!(key.open(wrong_pn, &header, &mut buf), Err(CryptoError::DecryptFailed));
         }
         for len in 0..CipherSuite::TAG_LEN {
             let mut buf = sealed[..len].to_vec();
-            assert_eq!(
-                key.open(pn, &header, &mut buf),
-                Err(CryptoError::DecryptFailed)
-            );
-            assert_eq!(
-                key.seal(pn, &header, &mut buf),
-                Err(CryptoError::BufferTooShort)
-            );
+            assert_eq!(key.open(pn, &header, &mut buf), Err(CryptoError::DecryptFailed));
+            assert_eq!(key.seal(pn, &header, &mut buf), Err(CryptoError::BufferTooShort));
         }
         let mut buf = sealed.clone();
         buf.pop();
-        assert_eq!(
-            key.open(pn, &header, &mut buf),
-            Err(CryptoError::DecryptFailed)
-        );
+        assert_eq!(key.open(pn, &header, &mut buf), Err(CryptoError::DecryptFailed));
         let mut buf = sealed.clone();
         assert!(key.open(pn, &header, &mut buf).is_ok());
     }
@@ -451,12 +410,7 @@ mod tests {
     fn nonce_xors_big_endian_pn_into_low_bytes() {
         let iv = [0xff; 12];
         let nonce = packet_nonce(&iv, 0x0102_0304_0506_0708);
-        assert_eq!(
-            nonce,
-            [
-                0xff, 0xff, 0xff, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa, 0xf9, 0xf8, 0xf7
-            ]
-        );
+        assert_eq!(nonce, [0xff, 0xff, 0xff, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa, 0xf9, 0xf8, 0xf7]);
         assert_eq!(packet_nonce(&iv, 0), iv);
     }
 
@@ -473,18 +427,9 @@ mod tests {
     #[test]
     fn usage_limits_match_rfc9001() {
         assert_eq!(CipherSuite::Aes256Gcm.confidentiality_limit(), 8_388_608);
-        assert_eq!(
-            CipherSuite::Aes256Gcm.integrity_limit(),
-            4_503_599_627_370_496
-        );
-        assert_eq!(
-            CipherSuite::ChaCha20Poly1305.confidentiality_limit(),
-            u64::MAX
-        );
-        assert_eq!(
-            CipherSuite::ChaCha20Poly1305.integrity_limit(),
-            68_719_476_736
-        );
+        assert_eq!(CipherSuite::Aes256Gcm.integrity_limit(), 4_503_599_627_370_496);
+        assert_eq!(CipherSuite::ChaCha20Poly1305.confidentiality_limit(), u64::MAX);
+        assert_eq!(CipherSuite::ChaCha20Poly1305.integrity_limit(), 68_719_476_736);
     }
 
     #[test]

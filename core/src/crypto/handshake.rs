@@ -126,7 +126,11 @@ fn encode_params(params: &TransportParameters, out: &mut Vec<u8>) {
 }
 
 /// Appends `len | plaintext | tag` encrypted under the current key.
-fn push_encrypted_params(sym: &mut SymmetricState, params: &TransportParameters, out: &mut Vec<u8>) -> Result<(), HandshakeError> {
+fn push_encrypted_params(
+    sym: &mut SymmetricState,
+    params: &TransportParameters,
+    out: &mut Vec<u8>,
+) -> Result<(), HandshakeError> {
     let mut field = Vec::with_capacity(TransportParameters::MAX_ENCODED_LEN + TAG_LEN);
     encode_params(params, &mut field);
     field.extend_from_slice(&[0; TAG_LEN]);
@@ -297,7 +301,8 @@ impl ServerHandshake {
         encaps_seed: [u8; 32],
     ) -> Result<(Vec<u8>, SessionSecrets), HandshakeError> {
         let ephemeral = StaticKeypair::from_secret_bytes(ephemeral_seed);
-        let mut msg = Vec::with_capacity(1 + X25519_LEN + MLKEM_CT_LEN + 2 + TransportParameters::MAX_ENCODED_LEN + TAG_LEN);
+        let mut msg =
+            Vec::with_capacity(1 + X25519_LEN + MLKEM_CT_LEN + 2 + TransportParameters::MAX_ENCODED_LEN + TAG_LEN);
         msg.push(SERVER_HELLO);
         let e_pub = ephemeral.public_key();
         msg.extend_from_slice(e_pub.as_bytes());

@@ -1,7 +1,7 @@
 use super::*;
 use crate::packet::ConnectionId;
-use crate::transport_params::SuiteList;
 use crate::time::Duration;
+use crate::transport_params::SuiteList;
 use sha2::{Digest, Sha256};
 
 fn params(cid: u8) -> TransportParameters {
@@ -33,7 +33,11 @@ struct Run {
     client_key_seen: Option<PublicKey>,
 }
 
-fn run(server_static: &StaticKeypair, pinned: &PublicKey, client_static: Option<&StaticKeypair>) -> Result<Run, HandshakeError> {
+fn run(
+    server_static: &StaticKeypair,
+    pinned: &PublicKey,
+    client_static: Option<&StaticKeypair>,
+) -> Result<Run, HandshakeError> {
     let (client, client_hello) =
         ClientHandshake::start(backend(), pinned, client_static, &params(1), [0x11; 32], [0x22; 64])?;
     let mut ch = client_hello.clone();
@@ -110,7 +114,8 @@ fn wrong_pinned_server_key_fails_at_the_server() {
 fn any_tampered_byte_of_either_message_is_detected() {
     let s = server_key();
     let c = StaticKeypair::from_secret_bytes([0x66; 32]);
-    let (_, hello) = ClientHandshake::start(backend(), &s.public_key(), Some(&c), &params(1), [1; 32], [2; 64]).expect("start");
+    let (_, hello) =
+        ClientHandshake::start(backend(), &s.public_key(), Some(&c), &params(1), [1; 32], [2; 64]).expect("start");
     // Every byte of the ClientHello is bound: flipping it fails at the server. (ML-KEM key
     // bytes are sampled in steps to keep the test quick; the transcript covers them all.)
     let positions: Vec<usize> = (0..hello.len()).filter(|i| *i < 40 || *i > 1200 || i % 97 == 0).collect();
@@ -136,7 +141,8 @@ fn any_tampered_byte_of_either_message_is_detected() {
 #[test]
 fn truncated_and_garbage_messages_are_errors_not_panics() {
     let s = server_key();
-    let (client, hello) = ClientHandshake::start(backend(), &s.public_key(), None, &params(1), [1; 32], [2; 64]).expect("start");
+    let (client, hello) =
+        ClientHandshake::start(backend(), &s.public_key(), None, &params(1), [1; 32], [2; 64]).expect("start");
     for len in [0, 1, 2, 33, 1217, 1218, hello.len() - 1] {
         let mut cut = hello[..len].to_vec();
         assert!(ServerHandshake::read_client_hello(backend(), &s, &mut cut).is_err(), "len {len}");
@@ -153,9 +159,13 @@ fn truncated_and_garbage_messages_are_errors_not_panics() {
 #[test]
 fn low_order_ephemeral_key_is_refused() {
     let s = server_key();
-    let (_, mut hello) = ClientHandshake::start(backend(), &s.public_key(), None, &params(1), [1; 32], [2; 64]).expect("start");
+    let (_, mut hello) =
+        ClientHandshake::start(backend(), &s.public_key(), None, &params(1), [1; 32], [2; 64]).expect("start");
     hello[2..34].fill(0);
-    assert_eq!(ServerHandshake::read_client_hello(backend(), &s, &mut hello).unwrap_err(), HandshakeError::InvalidPeerKey);
+    assert_eq!(
+        ServerHandshake::read_client_hello(backend(), &s, &mut hello).unwrap_err(),
+        HandshakeError::InvalidPeerKey
+    );
 }
 
 #[test]
@@ -163,7 +173,8 @@ fn suite_choice_needs_both_sides_to_prefer_aes() {
     let b = backend();
     let aes_first = [CipherSuite::Aes256Gcm, CipherSuite::ChaCha20Poly1305];
     let chacha_first = [CipherSuite::ChaCha20Poly1305, CipherSuite::Aes256Gcm];
-    let expect_aes = if b.supports(CipherSuite::Aes256Gcm) { CipherSuite::Aes256Gcm } else { CipherSuite::ChaCha20Poly1305 };
+    let expect_aes =
+        if b.supports(CipherSuite::Aes256Gcm) { CipherSuite::Aes256Gcm } else { CipherSuite::ChaCha20Poly1305 };
     assert_eq!(choose_suite(aes_first.iter().copied(), true, b), Ok(expect_aes));
     assert_eq!(choose_suite(aes_first.iter().copied(), false, b), Ok(CipherSuite::ChaCha20Poly1305));
     assert_eq!(choose_suite(chacha_first.iter().copied(), true, b), Ok(CipherSuite::ChaCha20Poly1305));

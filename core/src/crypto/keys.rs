@@ -121,10 +121,7 @@ pub(crate) fn expand<const N: usize>(secret: &[u8; 32], label: &[u8]) -> [u8; N]
     let mut out = [0u8; N];
     // A 32-byte PRK is valid for SHA-256 and N is within HKDF's limit (checked above at
     // compile time), so neither call can fail.
-    Hkdf::<Sha256>::from_prk(secret)
-        .expect("32-byte PRK")
-        .expand(label, &mut out)
-        .expect("output within HKDF limit");
+    Hkdf::<Sha256>::from_prk(secret).expect("32-byte PRK").expand(label, &mut out).expect("output within HKDF limit");
     out
 }
 
@@ -134,7 +131,11 @@ impl DirectionalKeys {
         let key: [u8; 32] = expand(&secret, b"jsp key");
         let iv: [u8; 12] = expand(&secret, b"jsp iv");
         let hp: [u8; 32] = expand(&secret, b"jsp hp");
-        Ok(DirectionalKeys { packet: backend.packet_key(suite, &key, iv)?, header: backend.header_key(suite, &hp)?, secret })
+        Ok(DirectionalKeys {
+            packet: backend.packet_key(suite, &key, iv)?,
+            header: backend.header_key(suite, &hp)?,
+            secret,
+        })
     }
 
     /// The next key generation (key update): a new packet key from the next secret, while the

@@ -20,6 +20,8 @@ mod symmetric;
 
 pub use aead::{CipherSuite, CryptoBackend, CryptoError};
 pub use handshake::HandshakeError;
-pub(crate) use handshake::{CLIENT_HELLO_MAX_LEN, ClientHandshake, ServerHandshake, SessionSecrets, choose_suite, message_len};
-pub use keys::{KeyParseError, PublicKey, StaticKeypair};
+pub(crate) use handshake::{
+    CLIENT_HELLO_MAX_LEN, ClientHandshake, ServerHandshake, SessionSecrets, choose_suite, message_len,
+};
 pub(crate) use keys::{DirectionalKeys, initial_keys};
+pub use keys::{KeyParseError, PublicKey, StaticKeypair};

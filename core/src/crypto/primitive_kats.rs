@@ -41,14 +41,8 @@ fn rfc7748_x25519_iterated() {
     for i in 1..=1000 {
         (k, u) = (x25519(k, u), k);
         match i {
-            1 => assert_eq!(
-                hex::encode(k),
-                "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079"
-            ),
-            1000 => assert_eq!(
-                hex::encode(k),
-                "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51"
-            ),
+            1 => assert_eq!(hex::encode(k), "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079"),
+            1000 => assert_eq!(hex::encode(k), "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51"),
             _ => {}
         }
     }
@@ -57,31 +51,18 @@ fn rfc7748_x25519_iterated() {
 /// RFC 7748 §6.1: Alice's and Bob's key pairs and their shared secret.
 #[test]
 fn rfc7748_diffie_hellman() {
-    let alice = StaticSecret::from(arr::<32>(
-        "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
-    ));
-    let bob = StaticSecret::from(arr::<32>(
-        "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb",
-    ));
+    let alice = StaticSecret::from(arr::<32>("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+    let bob = StaticSecret::from(arr::<32>("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
     let alice_public = PublicKey::from(&alice);
     let bob_public = PublicKey::from(&bob);
     assert_eq!(
         hex::encode(alice_public.as_bytes()),
         "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
     );
-    assert_eq!(
-        hex::encode(bob_public.as_bytes()),
-        "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"
-    );
+    assert_eq!(hex::encode(bob_public.as_bytes()), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
     let shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
-    assert_eq!(
-        hex::encode(alice.diffie_hellman(&bob_public).as_bytes()),
-        shared
-    );
-    assert_eq!(
-        hex::encode(bob.diffie_hellman(&alice_public).as_bytes()),
-        shared
-    );
+    assert_eq!(hex::encode(alice.diffie_hellman(&bob_public).as_bytes()), shared);
+    assert_eq!(hex::encode(bob.diffie_hellman(&alice_public).as_bytes()), shared);
 }
 
 /// RFC 5869 Appendix A.1, test case 1 (HKDF-SHA256): both the PRK from
@@ -92,10 +73,7 @@ fn rfc5869_hkdf_sha256_test_case_1() {
     let salt = arr::<13>("000102030405060708090a0b0c");
     let info = arr::<10>("f0f1f2f3f4f5f6f7f8f9");
     let (prk, hk) = Hkdf::<Sha256>::extract(Some(&salt), &ikm);
-    assert_eq!(
-        hex::encode(prk),
-        "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5"
-    );
+    assert_eq!(hex::encode(prk), "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
     let mut okm = [0u8; 42];
     hk.expand(&info, &mut okm).unwrap();
     assert_eq!(

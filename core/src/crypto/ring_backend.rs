@@ -28,13 +28,8 @@ impl RingPacketKey {
             CipherSuite::Aes256Gcm => &aead::AES_256_GCM,
         };
         // `ring` only rejects a key of the wrong length, which the type rules out.
-        let key =
-            UnboundKey::new(algorithm, key).map_err(|_| CryptoError::UnsupportedSuite(suite))?;
-        Ok(Self {
-            key: LessSafeKey::new(key),
-            iv,
-            suite,
-        })
+        let key = UnboundKey::new(algorithm, key).map_err(|_| CryptoError::UnsupportedSuite(suite))?;
+        Ok(Self { key: LessSafeKey::new(key), iv, suite })
     }
 
     fn nonce(&self, packet_number: u64) -> Nonce {
@@ -43,15 +38,9 @@ impl RingPacketKey {
 }
 
 impl PacketKey for RingPacketKey {
-    fn seal(
-        &self,
-        packet_number: u64,
-        header: &[u8],
-        payload_and_tag: &mut [u8],
-    ) -> Result<(), CryptoError> {
-        let (payload, tag_out) = payload_and_tag
-            .split_last_chunk_mut::<{ CipherSuite::TAG_LEN }>()
-            .ok_or(CryptoError::BufferTooShort)?;
+    fn seal(&self, packet_number: u64, header: &[u8], payload_and_tag: &mut [u8]) -> Result<(), CryptoError> {
+        let (payload, tag_out) =
+            payload_and_tag.split_last_chunk_mut::<{ CipherSuite::TAG_LEN }>().ok_or(CryptoError::BufferTooShort)?;
         let tag = self
             .key
             .seal_in_place_separate_tag(self.nonce(packet_number), Aad::from(header), payload)
@@ -67,11 +56,7 @@ impl PacketKey for RingPacketKey {
         payload_and_tag: &'a mut [u8],
     ) -> Result<&'a mut [u8], CryptoError> {
         self.key
-            .open_in_place(
-                self.nonce(packet_number),
-                Aad::from(header),
-                payload_and_tag,
-            )
+            .open_in_place(self.nonce(packet_number), Aad::from(header), payload_and_tag)
             .map_err(|_| CryptoError::DecryptFailed)
     }
 
@@ -82,9 +67,7 @@ impl PacketKey for RingPacketKey {
 
 impl fmt::Debug for RingPacketKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RingPacketKey")
-            .field("suite", &self.suite)
-            .finish_non_exhaustive()
+        f.debug_struct("RingPacketKey").field("suite", &self.suite).finish_non_exhaustive()
     }
 }
 
@@ -94,17 +77,13 @@ pub(crate) struct RingHeaderKey {
 }
 
 impl RingHeaderKey {
-    pub(crate) fn new(
-        suite: CipherSuite,
-        key: &[u8; CipherSuite::KEY_LEN],
-    ) -> Result<Self, CryptoError> {
+    pub(crate) fn new(suite: CipherSuite, key: &[u8; CipherSuite::KEY_LEN]) -> Result<Self, CryptoError> {
         let algorithm = match suite {
             CipherSuite::ChaCha20Poly1305 => &quic::CHACHA20,
             CipherSuite::Aes256Gcm => &quic::AES_256,
         };
         // As above: only a wrong key length is rejected.
-        let key = quic::HeaderProtectionKey::new(algorithm, key)
-            .map_err(|_| CryptoError::UnsupportedSuite(suite))?;
+        let key = quic::HeaderProtectionKey::new(algorithm, key).map_err(|_| CryptoError::UnsupportedSuite(suite))?;
         Ok(Self { key })
     }
 }
@@ -113,17 +92,13 @@ impl HeaderKey for RingHeaderKey {
     fn mask(&self, sample: &[u8; CipherSuite::SAMPLE_LEN]) -> [u8; 5] {
         // `new_mask` fails only if the sample is not exactly 16 bytes, which the
         // parameter type guarantees.
-        self.key
-            .new_mask(sample)
-            .expect("sample length is fixed by its type")
+        self.key.new_mask(sample).expect("sample length is fixed by its type")
     }
 }
 
 impl fmt::Debug for RingHeaderKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RingHeaderKey")
-            .field("algorithm", self.key.algorithm())
-            .finish_non_exhaustive()
+        f.debug_struct("RingHeaderKey").field("algorithm", self.key.algorithm()).finish_non_exhaustive()
     }
 }
 
@@ -187,14 +162,8 @@ mod tests {
         let key = [0xab; 32];
         let packet = RingPacketKey::new(CipherSuite::Aes256Gcm, &key, [0xcd; 12]).unwrap();
         let header = RingHeaderKey::new(CipherSuite::Aes256Gcm, &key).unwrap();
-        assert_eq!(
-            format!("{packet:?}"),
-            "RingPacketKey { suite: Aes256Gcm, .. }"
-        );
-        assert_eq!(
-            format!("{header:?}"),
-            "RingHeaderKey { algorithm: AES_256, .. }"
-        );
+        assert_eq!(format!("{packet:?}"), "RingPacketKey { suite: Aes256Gcm, .. }");
+        assert_eq!(format!("{header:?}"), "RingHeaderKey { algorithm: AES_256, .. }");
         assert_eq!(packet.suite(), CipherSuite::Aes256Gcm);
     }
 }

@@ -17,23 +17,14 @@ pub(crate) struct ChaChaPacketKey {
 
 impl ChaChaPacketKey {
     pub(crate) fn new(key: &[u8; CipherSuite::KEY_LEN], iv: [u8; CipherSuite::IV_LEN]) -> Self {
-        Self {
-            aead: ChaCha20Poly1305::new(&(*key).into()),
-            iv,
-        }
+        Self { aead: ChaCha20Poly1305::new(&(*key).into()), iv }
     }
 }
 
 impl PacketKey for ChaChaPacketKey {
-    fn seal(
-        &self,
-        packet_number: u64,
-        header: &[u8],
-        payload_and_tag: &mut [u8],
-    ) -> Result<(), CryptoError> {
-        let (payload, tag_out) = payload_and_tag
-            .split_last_chunk_mut::<{ CipherSuite::TAG_LEN }>()
-            .ok_or(CryptoError::BufferTooShort)?;
+    fn seal(&self, packet_number: u64, header: &[u8], payload_and_tag: &mut [u8]) -> Result<(), CryptoError> {
+        let (payload, tag_out) =
+            payload_and_tag.split_last_chunk_mut::<{ CipherSuite::TAG_LEN }>().ok_or(CryptoError::BufferTooShort)?;
         let nonce = packet_nonce(&self.iv, packet_number).into();
         let tag = self
             .aead
@@ -49,9 +40,8 @@ impl PacketKey for ChaChaPacketKey {
         header: &[u8],
         payload_and_tag: &'a mut [u8],
     ) -> Result<&'a mut [u8], CryptoError> {
-        let (payload, tag) = payload_and_tag
-            .split_last_chunk_mut::<{ CipherSuite::TAG_LEN }>()
-            .ok_or(CryptoError::DecryptFailed)?;
+        let (payload, tag) =
+            payload_and_tag.split_last_chunk_mut::<{ CipherSuite::TAG_LEN }>().ok_or(CryptoError::DecryptFailed)?;
         let nonce = packet_nonce(&self.iv, packet_number).into();
         // Verifies the tag before decrypting, so a forged payload is left untouched.
         self.aead
@@ -145,9 +135,7 @@ mod tests {
 
     #[test]
     fn failed_open_leaves_ciphertext_intact() {
-        let key = RUST_CRYPTO
-            .packet_key(CipherSuite::ChaCha20Poly1305, &[1; 32], [2; 12])
-            .unwrap();
+        let key = RUST_CRYPTO.packet_key(CipherSuite::ChaCha20Poly1305, &[1; 32], [2; 12]).unwrap();
         let mut buf = vec![3; 64 + CipherSuite::TAG_LEN];
         key.seal(5, b"h", &mut buf).unwrap();
         let sealed = buf.clone();
@@ -159,9 +147,7 @@ mod tests {
     /// which the buffered ChaCha20 wrapper rejects.
     #[test]
     fn mask_at_extreme_counters() {
-        let hp = RUST_CRYPTO
-            .header_key(CipherSuite::ChaCha20Poly1305, &[0x11; 32])
-            .unwrap();
+        let hp = RUST_CRYPTO.header_key(CipherSuite::ChaCha20Poly1305, &[0x11; 32]).unwrap();
         let masks: Vec<[u8; 5]> = [0u32, 1, u32::MAX - 1, u32::MAX]
             .iter()
             .map(|counter| {
@@ -170,9 +156,7 @@ mod tests {
                 let mask = hp.mask(&sample);
                 #[cfg(feature = "ring")]
                 {
-                    let ring = CryptoBackend::Ring
-                        .header_key(CipherSuite::ChaCha20Poly1305, &[0x11; 32])
-                        .unwrap();
+                    let ring = CryptoBackend::Ring.header_key(CipherSuite::ChaCha20Poly1305, &[0x11; 32]).unwrap();
                     assert_eq!(mask, ring.mask(&sample), "counter {counter:#x}");
                 }
                 mask

@@ -85,9 +85,4 @@ impl SymmetricState {
         let s2c = expand(&self.ck, &info);
         (c2s, s2c)
     }
-
-    #[cfg(test)]
-    pub(crate) fn transcript_hash(&self) -> [u8; 32] {
-        self.h
-    }
 }

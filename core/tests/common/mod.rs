@@ -407,6 +407,12 @@ pub fn run_bulk(pair: &mut Pair, total: u64, limit: Duration) -> Duration {
         t.pump(p, c, s);
         t.done
     });
-    assert!(ok, "transfer incomplete: {} of {} bytes received, client {:?}", t.received, total, pair.client.connection(c).map(|c| c.stats()));
+    assert!(
+        ok,
+        "transfer incomplete: {} of {} bytes received, client {:?}",
+        t.received,
+        total,
+        pair.client.connection(c).map(|c| c.stats())
+    );
     pair.now - start
 }

@@ -438,7 +438,11 @@ impl StreamsState {
 
     /// Finds or implicitly opens the stream `id` for a frame from the peer. `Ok(None)` for a
     /// stream that was already closed (late frames are ignored).
-    fn remote_stream(&mut self, id: StreamId, want_recv: bool) -> Result<Option<&mut Stream>, (TransportErrorCode, &'static str)> {
+    fn remote_stream(
+        &mut self,
+        id: StreamId,
+        want_recv: bool,
+    ) -> Result<Option<&mut Stream>, (TransportErrorCode, &'static str)> {
         let local = id.initiator() == self.side;
         if local && id.dir() == Dir::Uni && want_recv {
             return Err((TransportErrorCode::STREAM_STATE_ERROR, "data on our send-only stream"));
@@ -566,7 +570,9 @@ impl StreamsState {
         self.unacked -= freed;
         if done {
             self.events.push_back(StreamEvent::Finished { id: c.id });
-            self.streams.get_mut(&c.id).map(|st| st.send = None);
+            if let Some(st) = self.streams.get_mut(&c.id) {
+                st.send = None;
+            }
             self.maybe_release(c.id);
         } else if writable {
             if let Some(s) = self.streams.get_mut(&c.id).and_then(|s| s.send.as_mut()) {
@@ -579,10 +585,12 @@ impl StreamsState {
             let blocked: Vec<StreamId> = self
                 .streams
                 .iter_mut()
-                .filter_map(|(id, st)| st.send.as_mut().filter(|s| s.blocked).map(|s| {
-                    s.blocked = false;
-                    *id
-                }))
+                .filter_map(|(id, st)| {
+                    st.send.as_mut().filter(|s| s.blocked).map(|s| {
+                        s.blocked = false;
+                        *id
+                    })
+                })
                 .collect();
             self.events.extend(blocked.into_iter().map(|id| StreamEvent::Writable { id }));
         }
@@ -602,12 +610,10 @@ impl StreamsState {
 
     /// The peer acknowledged our RESET_STREAM.
     pub(crate) fn on_reset_acked(&mut self, id: StreamId) {
-        if let Some(s) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut())
-            && let Some((code, acked)) = s.reset.as_mut()
-        {
-            let _ = code;
-            *acked = true;
-            self.streams.get_mut(&id).map(|st| st.send = None);
+        let Some(stream) = self.streams.get_mut(&id) else { return };
+        if stream.send.as_ref().is_some_and(|s| s.reset.is_some()) {
+            // The peer knows the final size: nothing of the sending half is needed anymore.
+            stream.send = None;
             self.maybe_release(id);
         }
     }

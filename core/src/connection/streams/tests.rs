@@ -3,7 +3,13 @@ use crate::frame::{Frame, FrameIter};
 
 fn limits() -> (LocalLimits, PeerLimits) {
     (
-        LocalLimits { stream_window: 1000, connection_window: 1500, send_window: 100_000, max_streams_bidi: 4, max_streams_uni: 4 },
+        LocalLimits {
+            stream_window: 1000,
+            connection_window: 1500,
+            send_window: 100_000,
+            max_streams_bidi: 4,
+            max_streams_uni: 4,
+        },
         PeerLimits {
             max_data: 100_000,
             stream_data_bidi_local: 50_000,
