@@ -95,6 +95,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[doc(hidden)]
+pub mod bench_support;
 mod coding;
 pub mod config;
 pub mod congestion;

@@ -33,7 +33,7 @@ const FIXED_BIT: u8 = 0x40;
 const KEY_PHASE_BIT: u8 = 0x04;
 
 /// A connection ID: an opaque routing label of up to 20 bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConnectionId {
     len: u8,
     bytes: [u8; MAX_CID_LEN],
@@ -63,6 +63,14 @@ impl ConnectionId {
     /// True for the zero-length ID.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+impl core::hash::Hash for ConnectionId {
+    /// Only the used bytes: equal IDs have equal bytes (unused ones are always zero), and
+    /// routing hashes an ID for every packet.
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.as_bytes());
     }
 }
 

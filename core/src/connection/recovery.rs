@@ -227,6 +227,24 @@ impl Connection {
         self.set_loss_detection_timer(now);
     }
 
+    /// Benchmark fixture: `count` ack-eliciting 1200-byte data packets sent at `now`.
+    pub(crate) fn fake_data_packets_in_flight(&mut self, now: Instant, count: u64) {
+        let space = &mut self.spaces[SpaceId::Data as usize];
+        for _ in 0..count {
+            let pn = space.take_pn();
+            let frames = space.sent.take_frames();
+            space.sent.push(pn, SentPacket { time_sent: now, size: 1200, ack_eliciting: true, in_flight: true, app_limited: false, frames });
+        }
+        self.bytes_in_flight += 1200 * count;
+    }
+
+    /// Benchmark entry: processes an encoded ACK frame in the data space.
+    pub(crate) fn process_ack_for_bench(&mut self, now: Instant, frame: &[u8]) {
+        if let Some(Ok(crate::frame::Frame::Ack(ack))) = crate::frame::FrameIter::new(frame).next() {
+            let _ = self.on_ack_frame(now, SpaceId::Data, &ack);
+        }
+    }
+
     /// Drops a space's keys and in-flight packets (handshake keys once the handshake is
     /// confirmed).
     pub(super) fn discard_space(&mut self, space_id: SpaceId) {

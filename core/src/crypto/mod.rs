@@ -8,6 +8,7 @@
 //!   optional IK-style client authentication.
 
 mod aead;
+mod chacha_mask;
 mod handshake;
 mod keys;
 #[cfg(test)]

@@ -4,10 +4,9 @@
 
 use core::fmt;
 
-use chacha20::{ChaChaCore, KeyIvInit, R20, cipher::StreamCipherCore, variants::Ietf};
 use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag};
 
-use super::aead::{CipherSuite, CryptoError, HeaderKey, PacketKey, packet_nonce};
+use super::aead::{CipherSuite, CryptoError, PacketKey, packet_nonce};
 
 /// A ChaCha20-Poly1305 key plus the IV its per-packet nonces are derived from.
 pub(crate) struct ChaChaPacketKey {
@@ -58,39 +57,6 @@ impl PacketKey for ChaChaPacketKey {
 impl fmt::Debug for ChaChaPacketKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChaChaPacketKey").finish_non_exhaustive()
-    }
-}
-
-/// ChaCha20 header protection (RFC 9001 §5.4.4).
-pub(crate) struct ChaChaHeaderKey {
-    key: chacha20::Key,
-}
-
-impl ChaChaHeaderKey {
-    pub(crate) fn new(key: &[u8; CipherSuite::KEY_LEN]) -> Self {
-        Self { key: (*key).into() }
-    }
-}
-
-impl HeaderKey for ChaChaHeaderKey {
-    fn mask(&self, sample: &[u8; CipherSuite::SAMPLE_LEN]) -> [u8; 5] {
-        let [c0, c1, c2, c3, nonce @ ..] = *sample;
-        // Drive the block function directly: the sample picks any 32-bit
-        // counter, and the buffered `ChaCha20` stream wrapper refuses (panics
-        // on) the final counter value 0xffffffff, which a peer could choose.
-        let mut core = ChaChaCore::<R20, Ietf>::new(&self.key, &nonce.into());
-        core.set_block_pos(u32::from_le_bytes([c0, c1, c2, c3]));
-        let mut block = Default::default();
-        core.write_keystream_block(&mut block);
-        let keystream: [u8; 64] = block.into();
-        let [m0, m1, m2, m3, m4, ..] = keystream;
-        [m0, m1, m2, m3, m4]
-    }
-}
-
-impl fmt::Debug for ChaChaHeaderKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChaChaHeaderKey").finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,302 @@
+//! Micro and in-memory benchmarks of the core. Results and the command that made them are
+//! recorded in BENCHMARKS.md.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use jetstream_core::bench_support::{AckFixture, PacketProtection};
+use jetstream_core::{
+    CipherSuite, ClientConfig, CryptoBackend, Dir, Endpoint, EndpointConfig, Event, Instant, ReadError, RecvMeta,
+    ServerConfig, StaticKeypair, Transmit, TransportConfig, WriteError,
+};
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant as Wall};
+
+const PACKET: usize = 1200;
+const TAG: usize = 16;
+
+fn suites() -> [(CipherSuite, &'static str); 2] {
+    [(CipherSuite::ChaCha20Poly1305, "chacha20poly1305"), (CipherSuite::Aes256Gcm, "aes256gcm")]
+}
+
+fn raw_ring_key(suite: CipherSuite) -> ring::aead::LessSafeKey {
+    let alg = match suite {
+        CipherSuite::ChaCha20Poly1305 => &ring::aead::CHACHA20_POLY1305,
+        CipherSuite::Aes256Gcm => &ring::aead::AES_256_GCM,
+    };
+    ring::aead::LessSafeKey::new(ring::aead::UnboundKey::new(alg, &[0x42; 32]).expect("key"))
+}
+
+/// The cipher alone: ring seal + open of a 1200-byte packet, the ceiling for bulk transfer.
+fn bench_raw_aead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("raw_ring_seal_open_1200B");
+    g.throughput(Throughput::Bytes(PACKET as u64));
+    for (suite, name) in suites() {
+        let key = raw_ring_key(suite);
+        let mut buf = vec![0u8; PACKET];
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let (header, body) = buf.split_at_mut(13);
+                let (payload, tag_room) = body.split_at_mut(PACKET - 13 - TAG);
+                let nonce = ring::aead::Nonce::assume_unique_for_key([1; 12]);
+                let tag = key.seal_in_place_separate_tag(nonce, ring::aead::Aad::from(&*header), payload).expect("seal");
+                tag_room.copy_from_slice(tag.as_ref());
+                let nonce = ring::aead::Nonce::assume_unique_for_key([1; 12]);
+                let ok = key.open_in_place(nonce, ring::aead::Aad::from(&*header), body).is_ok();
+                black_box(ok)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Our packet protection: AEAD plus header protection, both directions.
+fn bench_packet_protection(c: &mut Criterion) {
+    let mut g = c.benchmark_group("packet_seal_open_1200B");
+    g.throughput(Throughput::Bytes(PACKET as u64));
+    for (suite, name) in suites() {
+        let p = PacketProtection::new(CryptoBackend::default(), suite);
+        let mut buf = vec![0u8; PACKET];
+        let mut pn = 0u64;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                pn += 1;
+                assert!(p.seal_and_open(pn, &mut buf));
+            })
+        });
+    }
+    g.finish();
+}
+
+/// The handshake's building blocks, to know its floor on this machine.
+fn bench_primitives(c: &mut Criterion) {
+    let mut g = c.benchmark_group("primitive");
+    let secret = x25519_dalek::StaticSecret::from([0x11; 32]);
+    let peer = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([0x22; 32]));
+    g.bench_function("x25519_dh", |b| b.iter(|| black_box(secret.diffie_hellman(black_box(&peer)))));
+    g.bench_function("x25519_public_key", |b| b.iter(|| black_box(x25519_dalek::PublicKey::from(black_box(&secret)))));
+    use libcrux_ml_kem::mlkem768;
+    let kp = mlkem768::generate_key_pair([7; 64]);
+    let (ct, _) = mlkem768::encapsulate(kp.public_key(), [8; 32]);
+    g.bench_function("mlkem768_keygen", |b| b.iter(|| black_box(mlkem768::generate_key_pair(black_box([7; 64])))));
+    g.bench_function("mlkem768_encaps", |b| b.iter(|| black_box(mlkem768::encapsulate(kp.public_key(), [8; 32]))));
+    g.bench_function("mlkem768_decaps", |b| b.iter(|| black_box(mlkem768::decapsulate(kp.private_key(), &ct))));
+    g.bench_function("mlkem768_validate_ek", |b| b.iter(|| black_box(mlkem768::validate_public_key(kp.public_key()))));
+    g.finish();
+}
+
+fn bench_ack_processing(c: &mut Criterion) {
+    c.bench_function("ack_64_ranges", |b| {
+        b.iter_batched(
+            || AckFixture::new(64),
+            |mut f| {
+                f.process();
+                f // dropped outside the measurement
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+struct Link {
+    client: Endpoint,
+    server: Endpoint,
+    client_addr: SocketAddr,
+    server_addr: SocketAddr,
+    buf: Vec<u8>,
+    pool: Vec<Vec<u8>>,
+    to_server: VecDeque<(Vec<u8>, usize)>,
+    to_client: VecDeque<(Vec<u8>, usize)>,
+    now: Instant,
+    /// Wall time spent inside server calls.
+    server_time: Duration,
+}
+
+impl Link {
+    /// `pool_size` datagram buffers must cover one turn's worth of packets in both directions.
+    fn new(seed: u8, transport: TransportConfig, pool_size: usize) -> Self {
+        let key = StaticKeypair::from_secret_bytes([9; 32]);
+        let mut sc = ServerConfig::new(key);
+        sc.transport = Arc::new(transport);
+        // Up to 10 segments per transmit, as the socket adapters use with GSO.
+        let endpoint_config = |s: u8| EndpointConfig { max_gso_segments: 10, ..EndpointConfig::new([s; 32]) };
+        Link {
+            client: Endpoint::new(endpoint_config(seed), None),
+            server: Endpoint::new(endpoint_config(seed.wrapping_add(1)), Some(sc)),
+            client_addr: "10.0.0.2:5000".parse().expect("addr"),
+            server_addr: "10.0.0.1:443".parse().expect("addr"),
+            buf: vec![0; 65536],
+            pool: (0..pool_size).map(|_| vec![0u8; 2048]).collect(),
+            to_server: VecDeque::new(),
+            to_client: VecDeque::new(),
+            now: Instant::from_millis(1),
+            server_time: Duration::ZERO,
+        }
+    }
+
+    fn client_config(&self, transport: TransportConfig) -> ClientConfig {
+        let mut cc = ClientConfig::new(StaticKeypair::from_secret_bytes([9; 32]).public_key());
+        cc.transport = Arc::new(transport);
+        cc
+    }
+
+    /// Splits a transmit into its GSO segments, each copied into a pooled datagram buffer.
+    fn enqueue(buf: &[u8], t: Transmit, pool: &mut Vec<Vec<u8>>, queue: &mut VecDeque<(Vec<u8>, usize)>) {
+        for segment in buf[..t.size].chunks(t.segment_size.unwrap_or(t.size)) {
+            let mut b = pool.pop().expect("pool");
+            b[..segment.len()].copy_from_slice(segment);
+            queue.push_back((b, segment.len()));
+        }
+    }
+
+    /// Moves all pending datagrams across (no loss, `step` of virtual time per turn).
+    fn turn(&mut self, step: Duration) {
+        while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
+            Self::enqueue(&self.buf, t, &mut self.pool, &mut self.to_server);
+        }
+        let start = Wall::now();
+        while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
+            Self::enqueue(&self.buf, t, &mut self.pool, &mut self.to_client);
+        }
+        while let Some((mut b, n)) = self.to_server.pop_front() {
+            self.server.handle_datagram(self.now, RecvMeta::from_source(self.client_addr), &mut b[..n]);
+            self.pool.push(b);
+        }
+        self.server_time += start.elapsed();
+        while let Some((mut b, n)) = self.to_client.pop_front() {
+            self.client.handle_datagram(self.now, RecvMeta::from_source(self.server_addr), &mut b[..n]);
+            self.pool.push(b);
+        }
+        self.now += step;
+        self.client.handle_timeout(self.now);
+        let start = Wall::now();
+        self.server.handle_timeout(self.now);
+        self.server_time += start.elapsed();
+    }
+}
+
+fn handshake(link: &mut Link) -> (jetstream_core::ConnectionHandle, jetstream_core::ConnectionHandle) {
+    let cfg = link.client_config(TransportConfig::default());
+    let c = link.client.connect(link.now, cfg, link.server_addr).expect("connect");
+    let (mut client_ok, mut server) = (false, None);
+    for _ in 0..100 {
+        link.turn(Duration::from_micros(50));
+        while let Some((_, e)) = link.client.poll_event() {
+            client_ok |= e == Event::Connected;
+        }
+        let start = Wall::now();
+        while let Some((h, e)) = link.server.poll_event() {
+            if e == Event::Connected {
+                server = Some(h);
+            }
+        }
+        link.server_time += start.elapsed();
+        if let (true, Some(s)) = (client_ok, server) {
+            return (c, s);
+        }
+    }
+    panic!("handshake did not complete");
+}
+
+/// One full hybrid handshake, both sides, in memory; also reports the server's share.
+fn bench_handshake(c: &mut Criterion) {
+    let mut g = c.benchmark_group("handshake");
+    g.bench_function("both_sides", |b| {
+        let mut seed = 0u8;
+        b.iter_batched(
+            || {
+                seed = seed.wrapping_add(2);
+                Link::new(seed, TransportConfig::default(), 16)
+            },
+            |mut link| {
+                handshake(&mut link);
+                link // dropped outside the measurement
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("server_share", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                let mut link = Link::new(i as u8, TransportConfig::default(), 16);
+                handshake(&mut link);
+                total += link.server_time;
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+/// Bulk stream transfer between two in-memory endpoints on one core.
+fn bench_bulk(c: &mut Criterion) {
+    const CHUNK: u64 = 16 << 20;
+    let mut g = c.benchmark_group("bulk_in_memory");
+    g.throughput(Throughput::Bytes(CHUNK));
+    g.sample_size(10);
+    for (prefer_aes, name) in [(false, "chacha20poly1305"), (true, "aes256gcm")] {
+        let transport = TransportConfig { prefer_aes, ..Default::default() };
+        let mut link = Link::new(7, transport.clone(), 8192);
+        let cfg = link.client_config(transport);
+        let ch = link.client.connect(link.now, cfg, link.server_addr).expect("connect");
+        let mut server_conn = None;
+        while server_conn.is_none() {
+            link.turn(Duration::from_micros(50));
+            while link.client.poll_event().is_some() {}
+            while let Some((h, e)) = link.server.poll_event() {
+                if e == Event::Connected {
+                    server_conn = Some(h);
+                }
+            }
+        }
+        let sh = server_conn.expect("server");
+        let suite = link.client.connection(ch).expect("conn").cipher_suite();
+        assert_eq!(suite == CipherSuite::Aes256Gcm, prefer_aes, "negotiated {suite:?}");
+        let id = link.client.connection(ch).expect("conn").open(Dir::Uni).expect("stream");
+        // The zero-copy write path: the application hands over `Bytes` it already owns.
+        let payload = bytes::Bytes::from(vec![0x5au8; 1 << 20]);
+        let mut offset = 0usize;
+        let mut read_buf = vec![0u8; 1 << 20];
+        let mut rid = None;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut got = 0u64;
+                while got < CHUNK {
+                    let conn = link.client.connection(ch).expect("conn");
+                    loop {
+                        if offset + (64 << 10) > payload.len() {
+                            offset = 0;
+                        }
+                        match conn.write_bytes(id, payload.slice(offset..offset + (64 << 10))) {
+                            Ok(()) => offset += 64 << 10,
+                            Err(WriteError::Blocked) => break,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    link.turn(Duration::from_micros(100));
+                    while link.client.poll_event().is_some() {}
+                    while link.server.poll_event().is_some() {}
+                    let conn = link.server.connection(sh).expect("conn");
+                    if rid.is_none() {
+                        rid = conn.accept(Dir::Uni);
+                    }
+                    if let Some(r) = rid {
+                        loop {
+                            match conn.read(r, &mut read_buf) {
+                                Ok(Some(n)) => got += n as u64,
+                                Ok(None) | Err(ReadError::Blocked) => break,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_primitives, bench_raw_aead, bench_packet_protection, bench_ack_processing, bench_handshake, bench_bulk);
+criterion_main!(benches);
