@@ -40,7 +40,8 @@ fn bench_raw_aead(c: &mut Criterion) {
                 let (header, body) = buf.split_at_mut(13);
                 let (payload, tag_room) = body.split_at_mut(PACKET - 13 - TAG);
                 let nonce = ring::aead::Nonce::assume_unique_for_key([1; 12]);
-                let tag = key.seal_in_place_separate_tag(nonce, ring::aead::Aad::from(&*header), payload).expect("seal");
+                let tag =
+                    key.seal_in_place_separate_tag(nonce, ring::aead::Aad::from(&*header), payload).expect("seal");
                 tag_room.copy_from_slice(tag.as_ref());
                 let nonce = ring::aead::Nonce::assume_unique_for_key([1; 12]);
                 let ok = key.open_in_place(nonce, ring::aead::Aad::from(&*header), body).is_ok();
@@ -298,5 +299,13 @@ fn bench_bulk(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_primitives, bench_raw_aead, bench_packet_protection, bench_ack_processing, bench_handshake, bench_bulk);
+criterion_group!(
+    benches,
+    bench_primitives,
+    bench_raw_aead,
+    bench_packet_protection,
+    bench_ack_processing,
+    bench_handshake,
+    bench_bulk
+);
 criterion_main!(benches);

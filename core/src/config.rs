@@ -56,6 +56,9 @@ pub struct TransportConfig {
     /// Bytes of unreliable datagrams queued for sending; the oldest are dropped beyond it
     /// (default 1 MiB).
     pub datagram_send_buffer: usize,
+    /// Packets sealed with one key before moving to fresh keys (key update; default 2^22).
+    /// AES-256-GCM keys may seal at most 2^23 packets, so this must stay below that.
+    pub key_update_interval: u64,
     /// Packet protection implementation (default `ring` when compiled in).
     pub crypto_backend: CryptoBackend,
     /// Prefer AES-256-GCM (fast with hardware AES) over ChaCha20-Poly1305; it is used only
@@ -82,6 +85,7 @@ impl Default for TransportConfig {
             pacing: true,
             datagram_receive_buffer: 1 << 20,
             datagram_send_buffer: 1 << 20,
+            key_update_interval: 1 << 22,
             crypto_backend: CryptoBackend::default(),
             prefer_aes: hardware_has_aes(),
         }
@@ -157,6 +161,9 @@ impl TransportConfig {
         }
         if self.max_concurrent_bidi_streams > 1 << 60 || self.max_concurrent_uni_streams > 1 << 60 {
             return bad("max_concurrent_streams", "must be at most 2^60");
+        }
+        if self.key_update_interval == 0 || self.key_update_interval >= CipherSuite::Aes256Gcm.confidentiality_limit() {
+            return bad("key_update_interval", "must be between 1 and 2^23 - 1 packets");
         }
         if !self.crypto_backend.supports(CipherSuite::ChaCha20Poly1305) {
             return bad("crypto_backend", "must provide ChaCha20-Poly1305");

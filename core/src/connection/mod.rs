@@ -7,6 +7,7 @@
 //! (input from the endpoint), and `poll_*` (output).
 
 mod datagrams;
+mod key_update;
 pub(crate) mod pacing;
 mod paths;
 mod recovery;
@@ -35,6 +36,7 @@ use crate::transport_error::TransportErrorCode;
 use crate::transport_params::{SuiteList, TransportParameters};
 use bytes::Bytes;
 use datagrams::DatagramState;
+use key_update::{KeyPhase, RecvKey};
 use pacing::Pacer;
 use paths::Path;
 use rand_chacha::ChaCha20Rng;
@@ -196,6 +198,8 @@ pub struct Connection {
     ping_pending: bool,
     handshake_done_pending: bool,
     rng: ChaCha20Rng,
+    /// Key phase of the 1-RTT keys, once they exist.
+    key_phase: Option<KeyPhase>,
     mtu: u16,
     /// The endpoint should stop routing `original_dcid` to this connection.
     pub(crate) retire_original_dcid: bool,
@@ -312,6 +316,7 @@ impl Connection {
                 rng.fill_bytes(&mut s);
                 s
             }),
+            key_phase: None,
             mtu,
             retire_original_dcid: false,
             rejected: false,
@@ -444,6 +449,7 @@ impl Connection {
         s.pacing_rate_bps =
             if self.config.pacing { self.pacer.pacing_rate_bps(self.rtt.smoothed(), self.cc.window()) } else { 0 };
         s.mtu = self.mtu;
+        s.key_updates = self.key_phase.as_ref().map_or(0, |k| k.updates);
         s
     }
 
@@ -598,9 +604,12 @@ impl Connection {
             }
             HeaderForm::Long { .. } => return PacketOutcome::Ignored,
         };
-        let (pn, payload_range) = match self.unprotect(space_id, partial, packet) {
+        let (pn, payload_range) = match self.unprotect(now, space_id, partial, packet) {
             Ok(v) => v,
-            Err(outcome) => return outcome,
+            Err(outcome) => {
+                self.check_integrity_limit(now, space_id);
+                return outcome;
+            }
         };
         let space = &mut self.spaces[space_id as usize];
         space.received.record(pn, now);
@@ -626,6 +635,7 @@ impl Connection {
     /// in place. Returns the packet number and the plaintext payload's byte range.
     fn unprotect(
         &mut self,
+        now: Instant,
         space_id: SpaceId,
         partial: &PartialPacket,
         packet: &mut [u8],
@@ -646,29 +656,62 @@ impl Connection {
         if space.received.is_duplicate(pn) {
             return Err(PacketOutcome::Duplicate);
         }
-        // Decrypt a copy of the header bytes in place: write the unprotected header back only
-        // once the packet authenticated, so a forged packet leaves nothing changed... the
-        // packet buffer is ours to scribble on, so simply unmask in place.
+        // The buffer is ours to scribble on: unmask in place, decrypt in place.
         packet::xor_header_mask(packet, pn_offset, pn_len, &mask, long);
+        let choice = match (&mut self.key_phase, long) {
+            (Some(kp), false) => kp.select(packet::key_phase(first), pn, now),
+            _ => RecvKey::Current,
+        };
+        let key = match (choice, &self.key_phase) {
+            (RecvKey::Current, _) => keys.remote.packet.as_ref(),
+            (RecvKey::Next, Some(kp)) => kp.next_key(),
+            (RecvKey::Previous, Some(kp)) => kp.previous_key().ok_or(PacketOutcome::NoKeys)?,
+            _ => return Err(PacketOutcome::NoKeys),
+        };
         let header_len = pn_offset + pn_len;
         let (header, body) = packet.split_at_mut(header_len);
-        match keys.remote.packet.open(pn, header, body) {
-            Ok(plain) => {
-                let plain_len = plain.len();
-                if packet::reserved_bits(packet[0], long) != 0 {
-                    // Authentic but with reserved bits set: a protocol violation by the peer.
-                    return Err(PacketOutcome::Malformed);
-                }
-                if !long && packet::key_phase(packet[0]) {
-                    // Key updates are not negotiated in this version.
-                    return Err(PacketOutcome::Malformed);
-                }
-                Ok((pn, (header_len, header_len + plain_len)))
-            }
+        let plain_len = match key.open(pn, header, body) {
+            Ok(plain) => plain.len(),
             Err(_) => {
                 space.decrypt_failures += 1;
-                Err(PacketOutcome::DecryptFailed)
+                return Err(PacketOutcome::DecryptFailed);
             }
+        };
+        if packet::reserved_bits(packet[0], long) != 0 {
+            // Authentic but with reserved bits set: a protocol violation by the peer.
+            return Err(PacketOutcome::Malformed);
+        }
+        match choice {
+            RecvKey::Current => {
+                if let Some(kp) = self.key_phase.as_mut() {
+                    kp.on_received(pn);
+                }
+            }
+            RecvKey::Next => self.on_peer_key_update(now, pn),
+            _ => {}
+        }
+        Ok((pn, (header_len, header_len + plain_len)))
+    }
+
+    /// Too many forgeries opened against one connection's keys weaken AEAD integrity
+    /// (RFC 9001 §6.6): close before the limit is passed.
+    fn check_integrity_limit(&mut self, now: Instant, space_id: SpaceId) {
+        let space = &self.spaces[space_id as usize];
+        let limit = space.keys.as_ref().map_or(u64::MAX, |k| k.remote.packet.suite().integrity_limit());
+        if space.decrypt_failures >= limit {
+            self.close_with_error(now, TransportErrorCode::AEAD_LIMIT_REACHED, 0, "too many failed decryptions");
+        }
+    }
+
+    /// The peer moved to the next key phase: follow it in both directions.
+    fn on_peer_key_update(&mut self, now: Instant, pn: u64) {
+        let keep_until = now + self.pto_duration() * 3;
+        let (Some(kp), Some(keys)) = (self.key_phase.as_mut(), self.spaces[SpaceId::Data as usize].keys.as_mut())
+        else {
+            return;
+        };
+        if kp.advance(keys, keep_until, Some(pn)).is_err() {
+            self.close_with_error(now, TransportErrorCode::INTERNAL_ERROR, 0, "key update derivation failed");
         }
     }
 
@@ -976,8 +1019,11 @@ impl Connection {
                     remote: DirectionalKeys::derive(self.config.crypto_backend, suite, secrets.client_to_server)?,
                 })
             });
-        match keys {
-            Ok(k) => self.spaces[SpaceId::Data as usize].keys = Some(k),
+        match keys.and_then(|k| Ok((KeyPhase::new(self.config.crypto_backend, &k)?, k))) {
+            Ok((phase, k)) => {
+                self.spaces[SpaceId::Data as usize].keys = Some(k);
+                self.key_phase = Some(phase);
+            }
             Err(e) => {
                 let _ = self.fail_handshake(now, HandshakeError::Crypto(e));
                 return;
@@ -1012,7 +1058,10 @@ impl Connection {
                 Ok(SpaceKeys { local, remote: DirectionalKeys::derive(backend, suite, secrets.server_to_client)? })
             })
             .map_err(|_| (TransportErrorCode::INTERNAL_ERROR, "key derivation failed"))?;
+        let phase =
+            KeyPhase::new(backend, &keys).map_err(|_| (TransportErrorCode::INTERNAL_ERROR, "key derivation failed"))?;
         self.spaces[SpaceId::Data as usize].keys = Some(keys);
+        self.key_phase = Some(phase);
         self.on_peer_params(params);
         self.state = State::Established;
         self.events.push_back(Event::Connected);

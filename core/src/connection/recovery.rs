@@ -233,7 +233,17 @@ impl Connection {
         for _ in 0..count {
             let pn = space.take_pn();
             let frames = space.sent.take_frames();
-            space.sent.push(pn, SentPacket { time_sent: now, size: 1200, ack_eliciting: true, in_flight: true, app_limited: false, frames });
+            space.sent.push(
+                pn,
+                SentPacket {
+                    time_sent: now,
+                    size: 1200,
+                    ack_eliciting: true,
+                    in_flight: true,
+                    app_limited: false,
+                    frames,
+                },
+            );
         }
         self.bytes_in_flight += 1200 * count;
     }

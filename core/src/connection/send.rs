@@ -111,6 +111,7 @@ impl Connection {
     fn build_packet(&mut self, now: Instant, space_id: SpaceId, out: &mut [u8]) -> Option<usize> {
         let si = space_id as usize;
         let long = space_id == SpaceId::Handshake;
+        let key_phase = if long { false } else { self.prepare_key_phase(now)? };
         let pn = self.spaces[si].next_pn;
         let pn_len = packet::pn_len(pn, self.spaces[si].largest_acked);
         let (length_field, header_len) = {
@@ -125,7 +126,7 @@ impl Connection {
                     pn_len,
                 ))
             } else {
-                packet::write_short_header(&mut w, &self.remote_cid, false, pn, pn_len);
+                packet::write_short_header(&mut w, &self.remote_cid, key_phase, pn, pn_len);
                 None
             };
             (length_field, w.position())
@@ -228,6 +229,9 @@ impl Connection {
         let mask = keys.local.header.mask(sample);
         packet::xor_header_mask(out, pn_offset, pn_len, &mask, long);
 
+        if let (false, Some(kp)) = (long, self.key_phase.as_mut()) {
+            kp.on_sealed(pn);
+        }
         let space = &mut self.spaces[si];
         space.take_pn();
         if ack_eliciting && space.probes_owed > 0 {
@@ -257,6 +261,25 @@ impl Connection {
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += size as u64;
         Some(size)
+    }
+
+    /// The key phase to seal the next 1-RTT packet with, starting a key update when the
+    /// current keys have sealed their share. `None` (nothing may be sent) once the AEAD
+    /// confidentiality limit is reached because the peer never confirmed an update.
+    fn prepare_key_phase(&mut self, now: Instant) -> Option<bool> {
+        let largest_acked = self.spaces[SpaceId::Data as usize].largest_acked;
+        let keep_until = now + self.pto_duration() * 3;
+        let interval = self.config.key_update_interval;
+        let kp = self.key_phase.as_mut()?;
+        let keys = self.spaces[SpaceId::Data as usize].keys.as_mut()?;
+        if kp.sealed >= interval && kp.may_initiate(largest_acked) && kp.advance(keys, keep_until, None).is_err() {
+            return None;
+        }
+        if kp.sealed >= keys.local.packet.suite().confidentiality_limit() {
+            self.close_with_error(now, crate::TransportErrorCode::AEAD_LIMIT_REACHED, 0, "key update not confirmed");
+            return None;
+        }
+        Some(kp.phase)
     }
 
     /// Whether a packet in this space would carry more than an ACK (so the ACK may ride along).

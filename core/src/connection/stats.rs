@@ -25,6 +25,8 @@ pub struct ConnectionStats {
     pub datagrams_sent: u64,
     /// Unreliable datagrams received.
     pub datagrams_received: u64,
+    /// Key updates (either side initiating).
+    pub key_updates: u64,
     /// Congestion events (window reductions).
     pub congestion_events: u64,
     /// Smoothed round-trip time.

@@ -138,11 +138,41 @@ impl DirectionalKeys {
         })
     }
 
-    /// The next key generation (key update): a new packet key from the next secret, while the
-    /// header protection key stays (as in RFC 9001 §6).
-    #[allow(dead_code)] // wired up by the key update feature
-    pub(crate) fn next_secret(&self) -> [u8; 32] {
-        expand(&self.secret, b"jsp ku")
+    /// The next key generation's packet key (key update, RFC 9001 §6): derived from the next
+    /// secret; the header protection key does not change.
+    pub(crate) fn next_generation(&self, backend: CryptoBackend) -> Result<NextPacketKey, CryptoError> {
+        NextPacketKey::derive(backend, self.packet.suite(), expand(&self.secret, b"jsp ku"))
+    }
+
+    /// Switches to the next generation, returning the packet key it replaces.
+    pub(crate) fn install(&mut self, next: NextPacketKey) -> Box<dyn PacketKey> {
+        self.secret = next.secret;
+        core::mem::replace(&mut self.packet, next.packet)
+    }
+}
+
+/// A packet key of a later key phase, with the secret the generation after it derives from.
+pub(crate) struct NextPacketKey {
+    pub(crate) packet: Box<dyn PacketKey>,
+    secret: [u8; 32],
+}
+
+impl fmt::Debug for NextPacketKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NextPacketKey").field("suite", &self.packet.suite()).finish_non_exhaustive()
+    }
+}
+
+impl NextPacketKey {
+    fn derive(backend: CryptoBackend, suite: CipherSuite, secret: [u8; 32]) -> Result<Self, CryptoError> {
+        let key: [u8; 32] = expand(&secret, b"jsp key");
+        let iv: [u8; 12] = expand(&secret, b"jsp iv");
+        Ok(NextPacketKey { packet: backend.packet_key(suite, &key, iv)?, secret })
+    }
+
+    /// The generation after this one.
+    pub(crate) fn next_generation(&self, backend: CryptoBackend) -> Result<NextPacketKey, CryptoError> {
+        NextPacketKey::derive(backend, self.packet.suite(), expand(&self.secret, b"jsp ku"))
     }
 }
 

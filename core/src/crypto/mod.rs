@@ -19,10 +19,11 @@ mod ring_backend;
 mod rustcrypto_backend;
 mod symmetric;
 
+pub(crate) use aead::PacketKey;
 pub use aead::{CipherSuite, CryptoBackend, CryptoError};
 pub use handshake::HandshakeError;
 pub(crate) use handshake::{
     CLIENT_HELLO_MAX_LEN, ClientHandshake, ServerHandshake, SessionSecrets, choose_suite, message_len,
 };
-pub(crate) use keys::{DirectionalKeys, initial_keys};
+pub(crate) use keys::{DirectionalKeys, NextPacketKey, initial_keys};
 pub use keys::{KeyParseError, PublicKey, StaticKeypair};
