@@ -199,3 +199,25 @@ fn key_updates_during_a_lossy_reordered_transfer_keep_data_intact() {
     assert!(client.key_updates.abs_diff(server.key_updates) <= 1, "{} vs {}", client.key_updates, server.key_updates);
     assert_eq!(pair.server.stats().dropped.decrypt_failed, 0, "no packet was opened with the wrong key");
 }
+
+#[test]
+fn newreno_is_selectable_and_recovers_from_loss() {
+    let transport = TransportConfig {
+        congestion_controller: std::sync::Arc::new(jetstream_core::congestion::NewRenoConfig::default()),
+        ..Default::default()
+    };
+    let mut pair = Pair::with_transport(17, transport.clone());
+    pair.set_loss(0.03);
+    let mut cfg = pair.client_config();
+    cfg.transport = std::sync::Arc::new(transport);
+    let c = pair.connect_with(cfg);
+    assert!(pair.run_until(Duration::from_secs(10), |p| p.client_connected(c) && p.server_handle().is_some()));
+    let s = pair.server_handle().expect("server");
+    let mut t = common::BulkTransfer::new(8 * MIB);
+    assert!(pair.run_until(Duration::from_secs(600), |p| {
+        t.pump(p, c, s);
+        t.done
+    }));
+    let stats = pair.client.connection(c).expect("conn").stats();
+    assert!(stats.congestion_events > 0 && stats.packets_retransmitted > 0, "{stats:?}");
+}
