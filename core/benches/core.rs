@@ -123,8 +123,8 @@ impl Link {
         // Up to 10 segments per transmit, as the socket adapters use with GSO.
         let endpoint_config = |s: u8| EndpointConfig { max_gso_segments: 10, ..EndpointConfig::new([s; 32]) };
         Link {
-            client: Endpoint::new(endpoint_config(seed), None),
-            server: Endpoint::new(endpoint_config(seed.wrapping_add(1)), Some(sc)),
+            client: Endpoint::new(endpoint_config(seed), None).expect("valid configuration"),
+            server: Endpoint::new(endpoint_config(seed.wrapping_add(1)), Some(sc)).expect("valid configuration"),
             client_addr: "10.0.0.2:5000".parse().expect("addr"),
             server_addr: "10.0.0.1:443".parse().expect("addr"),
             buf: vec![0; 65536],

@@ -224,12 +224,16 @@ impl core::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// A new endpoint; pass a [`ServerConfig`] to accept connections.
-    pub fn new(config: EndpointConfig, server: Option<ServerConfig>) -> Self {
+    /// A new endpoint; pass a [`ServerConfig`] to accept connections. Fails if the server's
+    /// transport configuration is invalid (client configurations are checked by `connect`).
+    pub fn new(config: EndpointConfig, server: Option<ServerConfig>) -> Result<Self, ConfigError> {
+        if let Some(s) = &server {
+            s.transport.validate()?;
+        }
         let mut rng = ChaCha20Rng::from_seed(config.rng_seed);
         let keys = [rng.next_u64(), rng.next_u64()];
         let server = server.map(|config| Server { keypair: Arc::new(config.keypair.clone()), config });
-        Endpoint {
+        Ok(Endpoint {
             config,
             server,
             rng,
@@ -245,7 +249,7 @@ impl Endpoint {
             incoming_handshakes: 0,
             stats: EndpointStats::default(),
             last_now: Instant::ZERO,
-        }
+        })
     }
 
     // ----- getters -------------------------------------------------------------------------
@@ -387,7 +391,7 @@ impl Endpoint {
                 Ok(p) => p,
                 Err(PacketError::UnsupportedVersion(_)) => {
                     self.stats.dropped.unsupported_version += 1;
-                    if offset == 0 {
+                    if offset == 0 && self.server.is_some() {
                         self.version_negotiation(meta.source, rest, datagram_len);
                     }
                     return;
@@ -440,17 +444,18 @@ impl Endpoint {
             PacketOutcome::Malformed => d.malformed += 1,
             PacketOutcome::DecryptFailed => d.decrypt_failed += 1,
             PacketOutcome::Duplicate => d.duplicate += 1,
-            PacketOutcome::Ignored => {
-                if was_closing {
-                    d.closing += 1;
-                }
-            }
+            PacketOutcome::Ignored if was_closing => d.closing += 1,
+            PacketOutcome::Ignored => d.malformed += 1,
         }
         // A server connection whose very first packet did not authenticate holds nothing
         // worth keeping: free it at once.
         if conn.is_handshaking_server() && outcome != PacketOutcome::Processed && !conn.has_received_anything() {
             self.remove(handle.index, false);
             return;
+        }
+        if core::mem::take(&mut conn.retire_original_dcid) && self.cids.get(&conn.original_dcid()) == Some(&handle) {
+            // Handshake confirmed: the client no longer uses the ID it made up.
+            self.cids.remove(&conn.original_dcid());
         }
         if conn.awaiting_accept().is_some() {
             self.decide_accept(now, handle.index, meta.source);
@@ -479,7 +484,9 @@ impl Endpoint {
             self.stats.dropped.short_initial += 1;
             return None;
         }
-        if dcid.len() < 8 {
+        // Short headers carry IDs of exactly LOCAL_CID_LEN bytes, so other lengths could not be
+        // routed once the handshake is over; a too short first ID would weaken the keys.
+        if dcid.len() < packet::LOCAL_CID_LEN || scid.len() != packet::LOCAL_CID_LEN {
             self.stats.dropped.malformed += 1;
             return None;
         }
@@ -604,12 +611,12 @@ impl Endpoint {
     /// the endpoint batch GSO segments). `None` when nothing is ready.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.last_now = now;
-        if let Some(reply) = self.stateless.pop_front() {
-            if buf.len() >= reply.data.len() {
-                buf[..reply.data.len()].copy_from_slice(&reply.data);
-                self.stats.datagrams_sent += 1;
-                return Some(Transmit { destination: reply.destination, size: reply.data.len(), segment_size: None });
-            }
+        if self.stateless.front().is_some_and(|r| r.data.len() <= buf.len())
+            && let Some(reply) = self.stateless.pop_front()
+        {
+            buf[..reply.data.len()].copy_from_slice(&reply.data);
+            self.stats.datagrams_sent += 1;
+            return Some(Transmit { destination: reply.destination, size: reply.data.len(), segment_size: None });
         }
         while let Some(index) = self.active.pop_front() {
             let slot = &mut self.slots[index as usize];

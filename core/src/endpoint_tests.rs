@@ -41,8 +41,9 @@ fn resealed_tampered_client_hello_is_rejected_without_server_state() {
     let server_key = StaticKeypair::from_secret_bytes([5; 32]);
     let server_addr = addr("10.1.0.1:443");
     let client_addr = addr("10.1.0.2:5000");
-    let mut server = Endpoint::new(EndpointConfig::new([1; 32]), Some(ServerConfig::new(server_key.clone())));
-    let mut client = Endpoint::new(EndpointConfig::new([2; 32]), None);
+    let mut server = Endpoint::new(EndpointConfig::new([1; 32]), Some(ServerConfig::new(server_key.clone())))
+        .expect("valid configuration");
+    let mut client = Endpoint::new(EndpointConfig::new([2; 32]), None).expect("valid configuration");
     let now = Instant::from_millis(10);
     client.connect(now, ClientConfig::new(server_key.public_key()), server_addr).expect("connect");
     let mut buf = vec![0u8; 65536];
@@ -89,7 +90,7 @@ fn resealed_tampered_client_hello_is_rejected_without_server_state() {
 
 #[test]
 fn handles_are_not_confused_after_reuse() {
-    let mut ep = Endpoint::new(EndpointConfig::new([3; 32]), None);
+    let mut ep = Endpoint::new(EndpointConfig::new([3; 32]), None).expect("valid configuration");
     let key = StaticKeypair::from_secret_bytes([4; 32]).public_key();
     let now = Instant::ZERO;
     let h1 = ep.connect(now, ClientConfig::new(key), addr("10.2.0.1:1")).expect("connect");

@@ -37,9 +37,9 @@ pub(crate) mod ty {
     pub(crate) const DATAGRAM: u64 = 0x30;
 }
 
-/// Frame types reserved for features of later versions (`docs/protocol.md` describes their
-/// planned layout). This version's decoder rejects them as unknown, so a peer cannot send
-/// them before both sides negotiate support.
+/// Frame types reserved for features of later versions (`docs/protocol.md` lists their
+/// purpose). This version's decoder rejects them as unknown, so a peer cannot send them
+/// before both sides negotiate support.
 #[allow(dead_code)] // numbers reserved on the wire; only the tests use them so far
 pub(crate) mod reserved {
     /// Reed-Solomon repair symbol over a group of protected packets.

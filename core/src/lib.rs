@@ -37,8 +37,8 @@
 //! // In production, fill seeds and secret keys from the OS RNG.
 //! let server_key = StaticKeypair::from_secret_bytes([7; 32]);
 //! let server_pub = server_key.public_key();
-//! let mut server = Endpoint::new(EndpointConfig::new([1; 32]), Some(ServerConfig::new(server_key)));
-//! let mut client = Endpoint::new(EndpointConfig::new([2; 32]), None);
+//! let mut server = Endpoint::new(EndpointConfig::new([1; 32]), Some(ServerConfig::new(server_key))).expect("valid configuration");
+//! let mut client = Endpoint::new(EndpointConfig::new([2; 32]), None).expect("valid configuration");
 //!
 //! let mut now = Instant::ZERO;
 //! let conn = client.connect(now, ClientConfig::new(server_pub), server_addr).unwrap();
@@ -104,6 +104,8 @@ mod connection;
 pub mod crypto;
 mod endpoint;
 mod frame;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod packet;
 mod range_set;
 mod stream;

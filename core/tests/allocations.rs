@@ -76,8 +76,9 @@ fn steady_state_bulk_transfer_allocates_less_than_once_per_100_packets() {
     let key = StaticKeypair::from_secret_bytes([9; 32]);
     let server_addr: SocketAddr = "10.9.0.1:443".parse().expect("addr");
     let client_addr: SocketAddr = "10.9.0.2:5000".parse().expect("addr");
-    let mut server = Endpoint::new(EndpointConfig::new([1; 32]), Some(ServerConfig::new(key.clone())));
-    let mut client = Endpoint::new(EndpointConfig::new([2; 32]), None);
+    let mut server =
+        Endpoint::new(EndpointConfig::new([1; 32]), Some(ServerConfig::new(key.clone()))).expect("valid configuration");
+    let mut client = Endpoint::new(EndpointConfig::new([2; 32]), None).expect("valid configuration");
     let mut now = Instant::from_millis(1);
     let c = client.connect(now, ClientConfig::new(key.public_key()), server_addr).expect("connect");
 
@@ -229,8 +230,10 @@ fn an_idle_connection_holds_less_than_16_kib() {
     let key = StaticKeypair::from_secret_bytes([9; 32]);
     let server_addr: SocketAddr = "10.9.1.1:443".parse().expect("addr");
     let client_addr: SocketAddr = "10.9.1.2:5000".parse().expect("addr");
-    let mut server = as_side(2, || Endpoint::new(EndpointConfig::new([1; 32]), Some(ServerConfig::new(key.clone()))));
-    let mut client = as_side(1, || Endpoint::new(EndpointConfig::new([2; 32]), None));
+    let mut server = as_side(2, || {
+        Endpoint::new(EndpointConfig::new([1; 32]), Some(ServerConfig::new(key.clone()))).expect("valid configuration")
+    });
+    let mut client = as_side(1, || Endpoint::new(EndpointConfig::new([2; 32]), None).expect("valid configuration"));
     let now = Instant::from_millis(1);
     // Everything the endpoints allocate from here on is charged to the connections,
     // including their share of the endpoints' tables.

@@ -216,3 +216,23 @@ fn server_ignores_small_first_datagrams() {
     assert_eq!(pair.server.stats().dropped.short_initial, 1);
     assert_eq!(pair.server.connection_count(), 0);
 }
+
+#[test]
+fn invalid_server_configuration_is_refused_at_construction() {
+    let mut sc = ServerConfig::new(server_keypair());
+    sc.transport = std::sync::Arc::new(jetstream_core::TransportConfig { initial_mtu: 1000, ..Default::default() });
+    let err = jetstream_core::Endpoint::new(EndpointConfig::new([1; 32]), Some(sc)).unwrap_err();
+    assert!(err.to_string().contains("initial_mtu"), "{err}");
+}
+
+#[test]
+fn a_failed_handshake_reports_exactly_one_failure_then_drains() {
+    let mut pair = Pair::new(14);
+    let wrong = StaticKeypair::from_secret_bytes([0x98; 32]).public_key();
+    pair.connect_with(ClientConfig::new(wrong));
+    pair.run_until(Duration::from_secs(30), |p| p.client_events.iter().any(|(_, e)| *e == Event::Drained));
+    let failures = pair.client_events.iter().filter(|(_, e)| matches!(e, Event::HandshakeFailed(_))).count();
+    assert_eq!(failures, 1, "{:?}", pair.client_events);
+    assert_eq!(pair.client_events.last().map(|(_, e)| e.clone()), Some(Event::Drained));
+    assert_eq!(pair.client.connection_count(), 0);
+}

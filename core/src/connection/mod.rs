@@ -163,7 +163,7 @@ pub struct Connection {
     config: Arc<TransportConfig>,
     state: State,
     handshake: HandshakeStep,
-    /// The server acknowledged our 1-RTT packets (client) / the client sent one (server).
+    /// Client: HANDSHAKE_DONE arrived. Server: a 1-RTT packet from the client arrived.
     handshake_confirmed: bool,
     local_cid: ConnectionId,
     remote_cid: ConnectionId,
@@ -177,6 +177,8 @@ pub struct Connection {
     path: Path,
     /// The path before the peer moved, to fall back to if the new one fails validation.
     prev_path: Option<Path>,
+    /// Size of the datagram being handled when it came from an address other than the path's.
+    other_address_datagram: usize,
     path_response: Option<[u8; 8]>,
     rtt: RttEstimator,
     cc: Box<dyn Controller>,
@@ -293,6 +295,7 @@ impl Connection {
             spaces,
             path: Path::new(remote, side == Side::Client),
             prev_path: None,
+            other_address_datagram: 0,
             path_response: None,
             rtt,
             cc,
@@ -460,10 +463,13 @@ impl Connection {
         if peer_max == 0 {
             return None;
         }
-        // Short header (1 + cid + 4-byte pn), frame type and 2-byte length, AEAD tag.
-        let overhead = 1 + packet::LOCAL_CID_LEN + 4 + 1 + 2 + 16;
-        let by_mtu = usize::from(self.mtu).saturating_sub(overhead);
-        Some(by_mtu.min(usize::try_from(peer_max).unwrap_or(usize::MAX).saturating_sub(3)))
+        // Short header (1 + cid + 4-byte pn), frame type, length field, AEAD tag. The length
+        // field takes 2 bytes below 16384 and 4 above (variable-length integer).
+        let fixed = 1 + packet::LOCAL_CID_LEN + 4 + 1 + 16;
+        let room = usize::from(self.mtu).saturating_sub(fixed);
+        let by_mtu = if room - room.min(2) < 1 << 14 { room.saturating_sub(2) } else { room.saturating_sub(4) };
+        let by_peer = usize::try_from(peer_max).unwrap_or(usize::MAX).saturating_sub(1 + 4);
+        Some(by_mtu.min(by_peer))
     }
 
     // ----- application calls ---------------------------------------------------------------
@@ -564,9 +570,14 @@ impl Connection {
     // ----- input from the endpoint ---------------------------------------------------------
 
     /// Accounts for a datagram from `remote` before its packets are handled (amplification).
+    /// A datagram from another address is remembered, and credited to that address's path if
+    /// its packet moves the connection there.
     pub(crate) fn on_datagram_received(&mut self, remote: SocketAddr, len: usize) {
         if remote == self.path.remote {
             self.path.on_received(len);
+            self.other_address_datagram = 0;
+        } else {
+            self.other_address_datagram = len;
         }
     }
 
@@ -591,13 +602,7 @@ impl Connection {
             _ => {}
         }
         let space_id = match partial.form {
-            HeaderForm::Long { ty: LongType::Handshake, scid, .. } => {
-                if self.side == Side::Client && !self.remote_cid_set {
-                    self.remote_cid = scid;
-                    self.remote_cid_set = true;
-                }
-                SpaceId::Handshake
-            }
+            HeaderForm::Long { ty: LongType::Handshake, .. } => SpaceId::Handshake,
             HeaderForm::Short { .. } => SpaceId::Data,
             HeaderForm::VersionNegotiation { .. } => {
                 return self.handle_version_negotiation(now, &packet[partial.pn_offset..]);
@@ -611,8 +616,16 @@ impl Connection {
                 return outcome;
             }
         };
+        if let HeaderForm::Long { scid, .. } = partial.form
+            && self.side == Side::Client
+            && !self.remote_cid_set
+        {
+            // The server's chosen ID, learned from its first *authenticated* packet.
+            self.remote_cid = scid;
+            self.remote_cid_set = true;
+        }
         let space = &mut self.spaces[space_id as usize];
-        space.received.record(pn, now);
+        let out_of_order = space.received.record(pn, now);
         self.stats.packets_received += 1;
         self.stats.bytes_received += packet.len() as u64;
         self.sent_eliciting_since_receive = false;
@@ -625,7 +638,7 @@ impl Connection {
         let payload_end = payload_range.1;
         let (_, rest) = packet.split_at_mut(payload_start);
         let payload = &mut rest[..payload_end - payload_start];
-        if let Err(e) = self.process_frames(now, space_id, payload) {
+        if let Err(e) = self.process_frames(now, space_id, payload, out_of_order) {
             self.close_with_error(now, e.0, e.1, e.2);
         }
         PacketOutcome::Processed
@@ -678,7 +691,8 @@ impl Connection {
             }
         };
         if packet::reserved_bits(packet[0], long) != 0 {
-            // Authentic but with reserved bits set: a protocol violation by the peer.
+            // Authentic, so the peer itself set reserved bits: a protocol violation.
+            self.close_with_error(now, TransportErrorCode::PROTOCOL_VIOLATION, 0, "reserved header bits set");
             return Err(PacketOutcome::Malformed);
         }
         match choice {
@@ -741,6 +755,7 @@ impl Connection {
     fn migrate(&mut self, now: Instant, remote: SocketAddr) {
         let same_ip = remote.ip() == self.path.remote.ip();
         let mut new_path = Path::new(remote, false);
+        new_path.on_received(core::mem::take(&mut self.other_address_datagram));
         let mut token = [0u8; 8];
         self.rng.fill_bytes(&mut token);
         new_path.challenge = Some(token);
@@ -777,6 +792,7 @@ impl Connection {
         now: Instant,
         space_id: SpaceId,
         payload: &mut [u8],
+        out_of_order: bool,
     ) -> Result<(), (TransportErrorCode, u64, &'static str)> {
         let mut ack_eliciting = false;
         let mut crypto_update = false;
@@ -790,6 +806,13 @@ impl Connection {
             match f {
                 Frame::Padding | Frame::Ping => {}
                 Frame::Ack(ack) => self.on_ack_frame(now, space_id, &ack)?,
+                Frame::Crypto { .. } if space_id == SpaceId::Data => {
+                    return Err((
+                        TransportErrorCode::PROTOCOL_VIOLATION,
+                        frame::ty::CRYPTO,
+                        "handshake data in 1-RTT packet",
+                    ));
+                }
                 Frame::Crypto { offset, data } => {
                     let space = &mut self.spaces[space_id as usize];
                     space.crypto_recv.insert(offset, data, crypto::CLIENT_HELLO_MAX_LEN).map_err(|()| {
@@ -870,7 +893,7 @@ impl Connection {
             }
         }
         if ack_eliciting {
-            self.on_ack_eliciting_received(now, space_id);
+            self.on_ack_eliciting_received(now, space_id, out_of_order);
         }
         if crypto_update {
             self.advance_handshake(now).map_err(|(code, reason)| (code, frame::ty::CRYPTO, reason))?;
@@ -878,14 +901,25 @@ impl Connection {
         Ok(())
     }
 
-    fn on_ack_eliciting_received(&mut self, now: Instant, space_id: SpaceId) {
+    /// Fuzzing entry: processes `payload` as the plaintext of an authenticated 1-RTT packet.
+    pub(crate) fn inject_decrypted_for_fuzzing(&mut self, now: Instant, payload: &mut [u8]) {
+        if self.state != State::Established {
+            return;
+        }
+        let pn = self.spaces[SpaceId::Data as usize].received.expected_pn();
+        self.spaces[SpaceId::Data as usize].received.record(pn, now);
+        if let Err(e) = self.process_frames(now, SpaceId::Data, payload, false) {
+            self.close_with_error(now, e.0, e.1, e.2);
+        }
+    }
+
+    /// ACK policy: at once for handshake packets, for packets out of order (so the peer's
+    /// loss detection learns of the gap quickly) and every `ack_eliciting_threshold`
+    /// packets; otherwise within `max_ack_delay`.
+    fn on_ack_eliciting_received(&mut self, now: Instant, space_id: SpaceId, out_of_order: bool) {
         let threshold = self.config.ack_eliciting_threshold;
-        let space = &mut self.spaces[space_id as usize];
-        let recv = &mut space.received;
+        let recv = &mut self.spaces[space_id as usize].received;
         recv.unacked_eliciting += 1;
-        let out_of_order = recv.ranges.len() > 1
-            && recv.ranges.max().is_some_and(|m| recv.largest.is_some_and(|(l, _)| l == m))
-            && recv.ranges.iter_rev().next().is_some_and(|r| r.end - r.start == 1);
         if space_id == SpaceId::Handshake || recv.unacked_eliciting >= threshold || out_of_order {
             recv.immediate_ack = true;
         } else if !self.timers.is_set(Timer::AckDelay) {
@@ -957,7 +991,8 @@ impl Connection {
         if self.side == Side::Server {
             self.reject(now, code);
         } else {
-            self.close_with_error(now, code, 0, "handshake failed");
+            let reason = Bytes::from_static(b"handshake failed");
+            self.enter_closing(now, CloseFrame { application: false, code: code.0, frame_type: 0, reason });
         }
         Ok(())
     }
@@ -986,6 +1021,11 @@ impl Connection {
         };
         if let Err(code) = verdict {
             self.reject(now, code);
+            return;
+        }
+        if client_params.initial_source_cid != self.remote_cid {
+            // The client's header and its authenticated parameters disagree: tampering.
+            self.reject(now, TransportErrorCode::TRANSPORT_PARAMETER_ERROR);
             return;
         }
         let suite = match crypto::choose_suite(
@@ -1115,8 +1155,9 @@ impl Connection {
     }
 
     fn enter_closing(&mut self, now: Instant, frame: CloseFrame) {
-        // Before the handshake completes, the peer cannot read an application close: send a
-        // transport close with APPLICATION_ERROR semantics instead (no reason leak).
+        // Before 1-RTT keys exist the application's close would travel in handshake packets,
+        // readable by anyone who saw the connection ID: send a bare NO_ERROR close instead,
+        // without the application's code and reason.
         let frame = if frame.application && self.spaces[SpaceId::Data as usize].keys.is_none() {
             CloseFrame { application: false, code: TransportErrorCode::NO_ERROR.0, frame_type: 0, reason: Bytes::new() }
         } else {

@@ -218,6 +218,10 @@ impl Connection {
             && t <= now
         {
             self.pto_count = (self.pto_count + 1).min(MAX_PTO_BACKOFF + 1);
+            // A lost PATH_CHALLENGE is not retransmitted as a frame; probe with it again.
+            if self.path.challenge.is_some() && !self.path.validated {
+                self.path.challenge_pending = true;
+            }
             let space = &mut self.spaces[space_id as usize];
             space.probes_owed = 2;
             if space_id == SpaceId::Handshake {

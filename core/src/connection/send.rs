@@ -20,8 +20,10 @@ impl Connection {
     /// Writes the next datagram(s) into `buf`. Several equal-size datagrams (up to
     /// `max_segments`) may be written for GSO; see [`Transmit::segment_size`].
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], max_segments: usize) -> Option<Transmit> {
-        if self.state == State::Drained {
-            return None;
+        match self.state {
+            State::Drained => return None,
+            State::Closing => return self.poll_close(now, buf),
+            _ => {}
         }
         let mut written = 0;
         let mut segments = 0;
@@ -38,10 +40,10 @@ impl Connection {
             let mut limit = if segments == 0 { max } else { segment_size }.min(buf.len() - written);
             let budget = usize::try_from(self.path.send_budget()).unwrap_or(usize::MAX);
             if budget < limit {
-                if segments > 0 || budget < HANDSHAKE_PACKET_SIZE.min(limit) {
-                    // Not enough amplification budget for a useful packet: wait for the peer.
+                if segments > 0 {
                     break;
                 }
+                // An unvalidated path: a smaller packet still fits (say, a path challenge).
                 limit = budget;
             }
             if limit < 64 {
@@ -60,11 +62,6 @@ impl Connection {
                 break;
             }
         }
-        if self.rejected && !self.close_pending {
-            // Refused handshake: the close is out, nothing else to keep.
-            self.state = State::Drained;
-            self.timers.stop_all();
-        }
         if segments == 0 {
             return None;
         }
@@ -75,16 +72,39 @@ impl Connection {
         })
     }
 
+    /// One datagram carrying the close frame: in a handshake packet while the peer may lack
+    /// 1-RTT keys (before confirmation), in a 1-RTT packet once they exist, coalesced when
+    /// both apply (RFC 9000 §10.2.3).
+    fn poll_close(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if !self.close_pending {
+            return None;
+        }
+        let mut written = 0;
+        let confirmed = self.handshake_confirmed;
+        for space_id in SpaceId::ALL {
+            let wanted = match space_id {
+                SpaceId::Handshake => !confirmed,
+                SpaceId::Data => true,
+            };
+            let limit = usize::from(self.mtu).min(buf.len()).min(HANDSHAKE_PACKET_SIZE).saturating_sub(written);
+            if wanted && self.spaces[space_id as usize].keys.is_some() && limit >= 64 {
+                written += self.build_packet(now, space_id, &mut buf[written..written + limit]).unwrap_or(0);
+            }
+        }
+        self.close_pending = false;
+        if self.rejected {
+            // Refused handshake: the close is out, nothing else to keep.
+            self.state = State::Drained;
+            self.timers.stop_all();
+        }
+        self.path.on_sent(written);
+        (written > 0).then_some(Transmit { destination: self.path.remote, size: written, segment_size: None })
+    }
+
     /// Whether the handshake space has something to send right now.
     fn wants_handshake_packet(&self) -> bool {
         let hs = &self.spaces[SpaceId::Handshake as usize];
-        if hs.keys.is_none() {
-            return false;
-        }
-        if self.state == State::Closing {
-            return self.spaces[SpaceId::Data as usize].keys.is_none();
-        }
-        hs.crypto_send.has_data() || hs.received.immediate_ack || hs.probes_owed > 0
+        hs.keys.is_some() && (hs.crypto_send.has_data() || hs.received.immediate_ack || hs.probes_owed > 0)
     }
 
     /// Whether ack-eliciting packets may go now (congestion window and pacer), arming the
@@ -111,7 +131,12 @@ impl Connection {
     fn build_packet(&mut self, now: Instant, space_id: SpaceId, out: &mut [u8]) -> Option<usize> {
         let si = space_id as usize;
         let long = space_id == SpaceId::Handshake;
-        let key_phase = if long { false } else { self.prepare_key_phase(now)? };
+        let key_phase = match (long, self.key_phase.as_ref()) {
+            (true, _) => false,
+            // A closing connection sends its close with the keys it has.
+            (false, Some(kp)) if self.state == State::Closing => kp.phase,
+            (false, _) => self.prepare_key_phase(now)?,
+        };
         let pn = self.spaces[si].next_pn;
         let pn_len = packet::pn_len(pn, self.spaces[si].largest_acked);
         let (length_field, header_len) = {
@@ -153,7 +178,6 @@ impl Connection {
                     let reason = &c.reason[..c.reason.len().min(room)];
                     frame::encode_close(&mut p, application, c.code, c.frame_type, reason);
                 }
-                self.close_pending = false;
             } else {
                 let recv = &self.spaces[si].received;
                 if recv.ack_pending && (recv.immediate_ack || probing || self.has_eliciting_to_send(space_id)) {
@@ -197,7 +221,7 @@ impl Connection {
             // Padding: room for the header protection sample, and full-size handshake
             // datagrams from the client (they buy the server its amplification budget).
             let mut min_payload = MIN_PN_AND_PAYLOAD.saturating_sub(pn_len);
-            if long && self.side == Side::Client {
+            if long && self.side == Side::Client && self.state != State::Closing {
                 min_payload = min_payload.max(payload_cap);
             }
             if payload_len < min_payload {

@@ -154,7 +154,8 @@ pub(crate) struct PacketSpace {
     pub(crate) crypto_recv: CryptoRecv,
     /// Probe packets owed after a PTO fired.
     pub(crate) probes_owed: u8,
-    /// Authentication failures with the current keys (AEAD integrity limit).
+    /// Authentication failures in this space over the connection's life, across key updates
+    /// (the AEAD integrity limit applies to the total).
     pub(crate) decrypt_failures: u64,
 }
 

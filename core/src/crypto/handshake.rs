@@ -19,7 +19,7 @@
 //!         [MixKey(DH(e_s, s_c))]                                            "se"
 //!         (ct, K) = ML-KEM.Encaps(ek); MixHash(ct); MixKey(K)               "pq"
 //!         EncryptAndHash(server params)
-//! traffic secrets = HKDF-Expand(ck, "jsp split c2s|s2c" || h)
+//! traffic secrets = HKDF-Expand(ck, "jsp split c2s " || h), HKDF-Expand(ck, "jsp split s2c " || h)
 //! ```
 //!
 //! The server proves possession of its static key because the client can only decrypt the
@@ -246,8 +246,9 @@ impl core::fmt::Debug for ServerHandshake {
 }
 
 impl ServerHandshake {
-    /// Authenticates and decrypts a ClientHello (in place). Costs two X25519 operations (three
-    /// with a client key) and no ML-KEM work, so garbage is rejected cheaply.
+    /// Authenticates and decrypts a ClientHello (in place). Costs one X25519 operation (two
+    /// with a client key) and no ML-KEM work before authenticating, so garbage is rejected
+    /// cheaply.
     pub(crate) fn read_client_hello(
         backend: CryptoBackend,
         server: &StaticKeypair,

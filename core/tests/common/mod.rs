@@ -136,8 +136,8 @@ impl Pair {
         client_endpoint.rng_seed[8..16].copy_from_slice(&seed.to_le_bytes());
         let server_key = server_config.keypair.clone();
         Pair {
-            client: Endpoint::new(client_endpoint, None),
-            server: Endpoint::new(EndpointConfig::new(server_seed), Some(server_config)),
+            client: Endpoint::new(client_endpoint, None).expect("valid configuration"),
+            server: Endpoint::new(EndpointConfig::new(server_seed), Some(server_config)).expect("valid configuration"),
             now: Instant::from_millis(1_000),
             client_addr: "10.0.0.2:50000".parse().expect("addr"),
             server_addr: "10.0.0.1:4433".parse().expect("addr"),

@@ -678,8 +678,9 @@ impl StreamsState {
     /// Writes STREAM frames into the rest of the packet, in scheduler order; records what was
     /// sent in `sent`.
     pub(crate) fn write_stream_frames(&mut self, w: &mut Writer<'_>, sent: &mut Retransmits) {
-        // Smallest useful frame: header (type, id, offset, length) plus a few bytes.
-        const MIN_FRAME: usize = 16;
+        // Smallest useful frame: the largest header (type, 8-byte id, 8-byte offset, length)
+        // plus a few bytes.
+        const MIN_FRAME: usize = 24;
         let mut level = 0;
         while w.remaining() >= MIN_FRAME && level < self.levels.len() {
             let Some(id) = self.levels[level].1.pop_front() else {
@@ -697,7 +698,7 @@ impl StreamsState {
             // Room assuming the largest header; the exact header is chosen once the range is
             // known.
             let worst_header = frame::stream_header_len(id, u64::MAX >> 2, false);
-            let room = (w.remaining() - worst_header) as u64;
+            let room = w.remaining().saturating_sub(worst_header) as u64;
             let range = s.buf.next_range(room, limit);
             let (offset, len) = range.unwrap_or((s.buf.written(), 0));
             let is_new_end = offset + len == s.buf.written();
