@@ -167,6 +167,8 @@ struct Slot {
     in_events: bool,
     /// A server handshake not yet confirmed, counted in `incoming_handshakes`.
     handshaking: bool,
+    /// Queued in `timer_dirty`.
+    timer_dirty: bool,
 }
 
 struct Server {
@@ -345,6 +347,7 @@ impl Endpoint {
                     in_active: false,
                     in_events: false,
                     handshaking: false,
+                    timer_dirty: false,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -363,7 +366,16 @@ impl Endpoint {
             slot.in_events = true;
             self.with_events.push_back(index);
         }
-        self.timer_dirty.push(index);
+        self.mark_timer_dirty(index);
+    }
+
+    /// Queues a connection for a deadline refresh, once.
+    fn mark_timer_dirty(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        if !slot.timer_dirty {
+            slot.timer_dirty = true;
+            self.timer_dirty.push(index);
+        }
     }
 
     fn handle_of(&self, index: u32) -> ConnectionHandle {
@@ -626,10 +638,11 @@ impl Endpoint {
             };
             match conn.poll_transmit(now, buf, self.config.max_gso_segments) {
                 Some(t) => {
+                    let refused = conn.is_handshaking_server() && conn.is_drained();
                     // Round robin: back of the queue, so one busy connection can't starve others.
                     self.active.push_back(index);
-                    self.timer_dirty.push(index);
-                    if conn.is_handshaking_server() && conn.is_drained() {
+                    self.mark_timer_dirty(index);
+                    if refused {
                         self.remove(index, false);
                     } else {
                         self.reap_if_drained(index);
@@ -639,7 +652,7 @@ impl Endpoint {
                 }
                 None => {
                     slot.in_active = false;
-                    self.timer_dirty.push(index);
+                    self.mark_timer_dirty(index);
                     self.reap_if_drained(index);
                 }
             }
@@ -694,6 +707,7 @@ impl Endpoint {
     fn refresh_timers(&mut self) {
         while let Some(index) = self.timer_dirty.pop() {
             let slot = &mut self.slots[index as usize];
+            slot.timer_dirty = false;
             let deadline = slot.conn.as_ref().and_then(Connection::poll_timeout);
             if deadline != slot.deadline {
                 slot.deadline = deadline;
