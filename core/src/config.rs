@@ -8,7 +8,7 @@ use crate::congestion::{ControllerFactory, CubicConfig};
 use crate::crypto::{CipherSuite, CryptoBackend, PublicKey, StaticKeypair};
 use crate::packet::MIN_INITIAL_SIZE;
 use crate::time::Duration;
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -268,7 +268,7 @@ pub struct ServerConfig {
     pub transport: Arc<TransportConfig>,
     /// When set, only clients presenting one of these static keys are accepted (IK-style
     /// client authentication); others are refused with `CLIENT_NOT_AUTHORIZED`.
-    pub allowed_clients: Option<HashSet<PublicKey>>,
+    pub allowed_clients: Option<BTreeSet<PublicKey>>,
     /// Called for each authenticated connection attempt; returning false refuses it with
     /// `CONNECTION_REFUSED`.
     pub accept_policy: Option<AcceptPolicy>,
@@ -291,7 +291,7 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("keypair", &self.keypair)
             .field("transport", &self.transport)
-            .field("allowed_clients", &self.allowed_clients.as_ref().map(HashSet::len))
+            .field("allowed_clients", &self.allowed_clients.as_ref().map(BTreeSet::len))
             .field("accept_policy", &self.accept_policy.is_some())
             .finish()
     }

@@ -7,7 +7,7 @@ use jetstream_core::{
     ClientConfig, ConnectionError, Duration, EndpointConfig, Event, RecvMeta, ServerConfig, StaticKeypair,
     TransportErrorCode,
 };
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 fn client_failure(pair: &Pair) -> Option<ConnectionError> {
     pair.client_events.iter().find_map(|(_, e)| match e {
@@ -63,7 +63,7 @@ fn unknown_client_key_is_refused_with_a_typed_error() {
     let allowed = StaticKeypair::from_secret_bytes([0x11; 32]);
     let stranger = StaticKeypair::from_secret_bytes([0x22; 32]);
     let mut sc = ServerConfig::new(server_keypair());
-    sc.allowed_clients = Some(HashSet::from([allowed.public_key()]));
+    sc.allowed_clients = Some(BTreeSet::from([allowed.public_key()]));
     let mut pair = Pair::with_configs(4, sc, EndpointConfig::new([3; 32]));
     let mut cfg = pair.client_config();
     cfg.client_key = Some(stranger);
@@ -90,7 +90,7 @@ fn unknown_client_key_is_refused_with_a_typed_error() {
 #[test]
 fn anonymous_client_is_refused_when_an_allow_list_is_set() {
     let mut sc = ServerConfig::new(server_keypair());
-    sc.allowed_clients = Some(HashSet::from([StaticKeypair::from_secret_bytes([0x11; 32]).public_key()]));
+    sc.allowed_clients = Some(BTreeSet::from([StaticKeypair::from_secret_bytes([0x11; 32]).public_key()]));
     let mut pair = Pair::with_configs(5, sc, EndpointConfig::new([3; 32]));
     pair.connect();
     pair.run_until(Duration::from_secs(10), |p| client_failure(p).is_some());

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 /// An X25519 public key identifying a peer (the server's static key that clients pin, or a
 /// client's key on a server allow-list). Its text form is 64 lowercase hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublicKey(pub(crate) [u8; 32]);
 
 impl PublicKey {

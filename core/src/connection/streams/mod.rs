@@ -16,7 +16,7 @@ use crate::transport_error::TransportErrorCode;
 use bytes::Bytes;
 use recv::{RecvError, RecvStream};
 use send::SendBuffer;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use thiserror::Error;
 
 /// Priority levels of the send scheduler (higher is sent first); any `i32` works, these name
@@ -199,7 +199,8 @@ pub(crate) struct StreamsState {
     side: Side,
     local: LocalLimits,
     peer: PeerLimits,
-    streams: HashMap<StreamId, Stream>,
+    /// Ordered by ID: deterministic iteration, and no hashing of peer-chosen keys.
+    streams: BTreeMap<StreamId, Stream>,
     /// Next index for streams we open, per direction (0 = bi, 1 = uni).
     next_local: [u64; 2],
     /// How many streams of each direction the peer allows us.
@@ -241,7 +242,7 @@ impl StreamsState {
             side,
             local,
             peer,
-            streams: HashMap::new(),
+            streams: BTreeMap::new(),
             next_local: [0, 0],
             max_local: [peer.max_streams_bidi, peer.max_streams_uni],
             next_remote: [0, 0],
