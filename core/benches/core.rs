@@ -153,11 +153,11 @@ impl Link {
 
     /// Moves all pending datagrams across (no loss, `step` of virtual time per turn).
     fn turn(&mut self, step: Duration) {
-        while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
+        while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf).expect("buffer holds a datagram") {
             Self::enqueue(&self.buf, t, &mut self.pool, &mut self.to_server);
         }
         let start = Wall::now();
-        while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
+        while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf).expect("buffer holds a datagram") {
             Self::enqueue(&self.buf, t, &mut self.pool, &mut self.to_client);
         }
         while let Some((mut b, n)) = self.to_server.pop_front() {

@@ -172,9 +172,12 @@ impl<'a> Writer<'a> {
         self.put_slice(data);
     }
 
-    /// Mutable access to everything written so far.
-    pub(crate) fn written_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[..self.pos]
+    /// Advances over the next `n` bytes and returns them for the caller to fill (whatever
+    /// they held before stays until overwritten: no zeroing on the hot path).
+    pub(crate) fn take_slice(&mut self, n: usize) -> &mut [u8] {
+        let start = self.pos;
+        self.pos += n;
+        &mut self.buf[start..self.pos]
     }
 
     /// Fills `n` bytes with zeros (PADDING frames are zero bytes).

@@ -2,7 +2,7 @@
 //! new ones (server), and multiplexes their output, events and timers.
 
 use crate::config::{ClientConfig, ConfigError, EndpointConfig, IncomingInfo, ServerConfig};
-use crate::connection::{Connection, ConnectionIds, Event, PacketOutcome, Transmit};
+use crate::connection::{BufferTooSmall, Connection, ConnectionIds, Event, PacketOutcome, Transmit};
 use crate::crypto::{HandshakeError, StaticKeypair};
 use crate::packet::{self, ConnectionId, HeaderForm, LongType, PacketError, PartialPacket};
 use crate::time::Instant;
@@ -619,16 +619,19 @@ impl Endpoint {
 
     // ----- output --------------------------------------------------------------------------
 
-    /// Writes the next datagram(s) to send into `buf` (at least one MTU; several MTUs let
-    /// the endpoint batch GSO segments). `None` when nothing is ready.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    /// Writes the next datagram(s) to send into `buf`; `Ok(None)` when nothing is ready.
+    ///
+    /// `buf` must hold at least one datagram of the connection's size (the transport's
+    /// `initial_mtu`, 1200 bytes by default), or this returns [`BufferTooSmall`] and sends
+    /// nothing; several datagrams' worth lets the endpoint batch GSO segments.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<Transmit>, BufferTooSmall> {
         self.last_now = now;
         if self.stateless.front().is_some_and(|r| r.data.len() <= buf.len())
             && let Some(reply) = self.stateless.pop_front()
         {
             buf[..reply.data.len()].copy_from_slice(&reply.data);
             self.stats.datagrams_sent += 1;
-            return Some(Transmit { destination: reply.destination, size: reply.data.len(), segment_size: None });
+            return Ok(Some(Transmit { destination: reply.destination, size: reply.data.len(), segment_size: None }));
         }
         while let Some(index) = self.active.pop_front() {
             let slot = &mut self.slots[index as usize];
@@ -636,7 +639,15 @@ impl Endpoint {
                 slot.in_active = false;
                 continue;
             };
-            match conn.poll_transmit(now, buf, self.config.max_gso_segments) {
+            let outcome = match conn.poll_transmit(now, buf, self.config.max_gso_segments) {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    // Keep the connection first in line for a call with a proper buffer.
+                    self.active.push_front(index);
+                    return Err(e);
+                }
+            };
+            match outcome {
                 Some(t) => {
                     let refused = conn.is_handshaking_server() && conn.is_drained();
                     // Round robin: back of the queue, so one busy connection can't starve others.
@@ -648,7 +659,7 @@ impl Endpoint {
                         self.reap_if_drained(index);
                     }
                     self.stats.datagrams_sent += t.segments() as u64;
-                    return Some(t);
+                    return Ok(Some(t));
                 }
                 None => {
                     slot.in_active = false;
@@ -657,7 +668,7 @@ impl Endpoint {
                 }
             }
         }
-        None
+        Ok(None)
     }
 
     /// The next event of any connection.

@@ -48,7 +48,7 @@ fn resealed_tampered_client_hello_is_rejected_without_server_state() {
     client.connect(now, ClientConfig::new(server_key.public_key()), server_addr).expect("connect");
     let mut buf = vec![0u8; 65536];
     let mut flight = Vec::new();
-    while let Some(t) = client.poll_transmit(now, &mut buf) {
+    while let Some(t) = client.poll_transmit(now, &mut buf).expect("buffer holds a datagram") {
         flight.push(buf[..t.size].to_vec());
     }
     assert_eq!(flight.len(), 2, "the ClientHello spans two datagrams");
@@ -68,7 +68,7 @@ fn resealed_tampered_client_hello_is_rejected_without_server_state() {
     assert_eq!(server.stats().dropped.decrypt_failed, 0, "the re-sealed packets authenticate as packets");
     // The server answers with a close and keeps nothing.
     let mut replies = Vec::new();
-    while let Some(t) = server.poll_transmit(now, &mut buf) {
+    while let Some(t) = server.poll_transmit(now, &mut buf).expect("buffer holds a datagram") {
         replies.push(buf[..t.size].to_vec());
     }
     assert_eq!(replies.len(), 1, "one close packet");
@@ -99,7 +99,7 @@ fn handles_are_not_confused_after_reuse() {
     let mut t = now;
     for _ in 0..100 {
         let mut buf = vec![0u8; 2048];
-        while ep.poll_transmit(t, &mut buf).is_some() {}
+        while ep.poll_transmit(t, &mut buf).expect("buffer holds a datagram").is_some() {}
         while ep.poll_event().is_some() {}
         match ep.poll_timeout() {
             Some(d) if d > t => t = d,
@@ -113,4 +113,19 @@ fn handles_are_not_confused_after_reuse() {
     assert_ne!(h1, h2, "a reused slot gets a new generation");
     assert!(ep.connection(h1).is_none(), "the stale handle does not reach the new connection");
     assert!(ep.connection(h2).is_some());
+}
+
+#[test]
+fn too_small_transmit_buffer_is_an_error_and_loses_nothing() {
+    let mut ep = Endpoint::new(EndpointConfig::new([5; 32]), None).expect("valid configuration");
+    let key = StaticKeypair::from_secret_bytes([6; 32]).public_key();
+    let now = Instant::ZERO;
+    ep.connect(now, ClientConfig::new(key), addr("10.3.0.1:1")).expect("connect");
+    let mut small = [0u8; 600];
+    let err = ep.poll_transmit(now, &mut small).unwrap_err();
+    assert_eq!(err, crate::BufferTooSmall { needed: 1200, given: 600 });
+    // The ClientHello is still there for a proper buffer.
+    let mut buf = vec![0u8; 1500];
+    let t = ep.poll_transmit(now, &mut buf).expect("fits").expect("the first datagram");
+    assert_eq!(t.size, 1200);
 }

@@ -85,12 +85,12 @@ impl Established {
         let mut buf = vec![0u8; 65536];
         for _ in 0..50 {
             let mut moved = false;
-            while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
+            while let Some(t) = self.client.poll_transmit(self.now, &mut buf).expect("buffer holds a datagram") {
                 let mut d = buf[..t.size].to_vec();
                 self.server.handle_datagram(self.now, RecvMeta::from_source(addr(CLIENT)), &mut d);
                 moved = true;
             }
-            while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+            while let Some(t) = self.server.poll_transmit(self.now, &mut buf).expect("buffer holds a datagram") {
                 let mut d = buf[..t.size].to_vec();
                 self.client.handle_datagram(self.now, RecvMeta::from_source(addr(SERVER)), &mut d);
                 moved = true;

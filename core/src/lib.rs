@@ -49,10 +49,10 @@
 //! for _ in 0..10_000 {
 //!     // 1. Drain transmits of both sides onto the "network" (delivered instantly here).
 //!     let mut in_flight: Vec<(SocketAddr, SocketAddr, Vec<u8>)> = Vec::new();
-//!     while let Some(t) = client.poll_transmit(now, &mut buf) {
+//!     while let Some(t) = client.poll_transmit(now, &mut buf).expect("buffer holds a datagram") {
 //!         in_flight.push((client_addr, t.destination, buf[..t.size].to_vec()));
 //!     }
-//!     while let Some(t) = server.poll_transmit(now, &mut buf) {
+//!     while let Some(t) = server.poll_transmit(now, &mut buf).expect("buffer holds a datagram") {
 //!         in_flight.push((server_addr, t.destination, buf[..t.size].to_vec()));
 //!     }
 //!     for (from, to, mut data) in in_flight {
@@ -116,8 +116,8 @@ mod transport_params;
 pub use config::{ClientConfig, ConfigError, EndpointConfig, IncomingInfo, ServerConfig, TransportConfig};
 pub use connection::rtt::RttEstimator;
 pub use connection::{
-    Connection, ConnectionError, ConnectionStats, Event, ReadError, SendDatagramError, StreamEvent, Transmit,
-    WriteError, priority,
+    BufferTooSmall, Connection, ConnectionError, ConnectionStats, Event, ReadError, SendDatagramError, StreamEvent,
+    Transmit, WriteError, priority,
 };
 pub use crypto::{CipherSuite, CryptoBackend, HandshakeError, PublicKey, StaticKeypair};
 pub use endpoint::{ConnectError, ConnectionHandle, DropStats, EcnCodepoint, Endpoint, EndpointStats, RecvMeta};

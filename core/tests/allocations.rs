@@ -99,14 +99,14 @@ fn steady_state_bulk_transfer_allocates_less_than_once_per_100_packets() {
 
     for _ in 0..2_000_000 {
         as_side(1, || {
-            while let Some(t) = client.poll_transmit(now, &mut tx) {
+            while let Some(t) = client.poll_transmit(now, &mut tx).expect("buffer holds a datagram") {
                 let mut b = pool.pop().expect("pool");
                 b[..t.size].copy_from_slice(&tx[..t.size]);
                 to_server.push_back((b, t.size));
             }
         });
         as_side(2, || {
-            while let Some(t) = server.poll_transmit(now, &mut tx) {
+            while let Some(t) = server.poll_transmit(now, &mut tx).expect("buffer holds a datagram") {
                 let mut b = pool.pop().expect("pool");
                 b[..t.size].copy_from_slice(&tx[..t.size]);
                 to_client.push_back((b, t.size));
@@ -202,13 +202,13 @@ fn exchange(
     for _ in 0..100 {
         let mut to_server = Vec::new();
         as_side(1, || {
-            while let Some(t) = client.poll_transmit(now, &mut tx) {
+            while let Some(t) = client.poll_transmit(now, &mut tx).expect("buffer holds a datagram") {
                 to_server.push(tx[..t.size].to_vec());
             }
         });
         let mut to_client = Vec::new();
         as_side(2, || {
-            while let Some(t) = server.poll_transmit(now, &mut tx) {
+            while let Some(t) = server.poll_transmit(now, &mut tx).expect("buffer holds a datagram") {
                 to_client.push(tx[..t.size].to_vec());
             }
         });

@@ -236,6 +236,16 @@ pub struct Transmit {
     pub segment_size: Option<usize>,
 }
 
+/// `poll_transmit` was given a buffer that cannot hold a datagram of the connection's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("transmit buffer of {given} bytes is smaller than the {needed}-byte datagram size")]
+pub struct BufferTooSmall {
+    /// Bytes the buffer must have at least.
+    pub needed: usize,
+    /// Bytes it had.
+    pub given: usize,
+}
+
 impl Transmit {
     /// Number of datagrams in this transmit.
     pub fn segments(&self) -> usize {

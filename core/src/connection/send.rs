@@ -3,7 +3,7 @@
 use super::sent::SentPacket;
 use super::spaces::SpaceId;
 use super::timers::Timer;
-use super::{Connection, HANDSHAKE_PACKET_SIZE, State, Transmit};
+use super::{BufferTooSmall, Connection, HANDSHAKE_PACKET_SIZE, State, Transmit};
 use crate::coding::Writer;
 use crate::frame;
 use crate::packet::{self, LongType};
@@ -19,7 +19,20 @@ const MIN_PN_AND_PAYLOAD: usize = 4;
 impl Connection {
     /// Writes the next datagram(s) into `buf`. Several equal-size datagrams (up to
     /// `max_segments`) may be written for GSO; see [`Transmit::segment_size`].
-    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], max_segments: usize) -> Option<Transmit> {
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        max_segments: usize,
+    ) -> Result<Option<Transmit>, BufferTooSmall> {
+        let needed = usize::from(self.mtu);
+        if buf.len() < needed {
+            return Err(BufferTooSmall { needed, given: buf.len() });
+        }
+        Ok(self.poll_transmit_into(now, buf, max_segments))
+    }
+
+    fn poll_transmit_into(&mut self, now: Instant, buf: &mut [u8], max_segments: usize) -> Option<Transmit> {
         match self.state {
             State::Drained => return None,
             State::Closing => return self.poll_close(now, buf),

@@ -178,11 +178,11 @@ impl Pair {
     pub fn drive(&mut self) {
         for _ in 0..1000 {
             let mut progressed = false;
-            while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
+            while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf).expect("buffer holds a datagram") {
                 self.send(true, t.size, t.segment_size);
                 progressed = true;
             }
-            while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
+            while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf).expect("buffer holds a datagram") {
                 self.send(false, t.size, t.segment_size);
                 progressed = true;
             }

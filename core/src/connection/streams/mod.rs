@@ -721,9 +721,7 @@ impl StreamsState {
                 w.put_zeros(w.remaining() - no_len_hdr - len_usize);
                 frame::encode_stream_header(w, id, offset, len_usize, fin, false);
             }
-            let pos = w.position();
-            w.put_zeros(len_usize);
-            s.buf.copy_out(offset, &mut w.written_mut()[pos..pos + len_usize]);
+            s.buf.copy_out(offset, w.take_slice(len_usize));
             sent.stream.push(StreamChunk { id, offset, len, fin });
             self.data_sent += s.buf.sent() - before_sent;
             let more = s.wants_to_send(self.max_data.saturating_sub(self.data_sent));
