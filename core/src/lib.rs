@@ -37,8 +37,9 @@
 //! // In production, fill seeds and secret keys from the OS RNG.
 //! let server_key = StaticKeypair::from_secret_bytes([7; 32]);
 //! let server_pub = server_key.public_key();
-//! let mut server = Endpoint::new(EndpointConfig::new([1; 32]), Some(ServerConfig::new(server_key))).expect("valid configuration");
-//! let mut client = Endpoint::new(EndpointConfig::new([2; 32]), None).expect("valid configuration");
+//! let server_config = ServerConfig::new(server_key);
+//! let mut server = Endpoint::new(EndpointConfig::new([1; 32]), Some(server_config)).unwrap();
+//! let mut client = Endpoint::new(EndpointConfig::new([2; 32]), None).unwrap();
 //!
 //! let mut now = Instant::ZERO;
 //! let conn = client.connect(now, ClientConfig::new(server_pub), server_addr).unwrap();
@@ -49,10 +50,11 @@
 //! for _ in 0..10_000 {
 //!     // 1. Drain transmits of both sides onto the "network" (delivered instantly here).
 //!     let mut in_flight: Vec<(SocketAddr, SocketAddr, Vec<u8>)> = Vec::new();
-//!     while let Some(t) = client.poll_transmit(now, &mut buf).expect("buffer holds a datagram") {
+//!     // (`buf` holds many datagrams, so poll_transmit cannot fail with BufferTooSmall.)
+//!     while let Some(t) = client.poll_transmit(now, &mut buf).unwrap() {
 //!         in_flight.push((client_addr, t.destination, buf[..t.size].to_vec()));
 //!     }
-//!     while let Some(t) = server.poll_transmit(now, &mut buf).expect("buffer holds a datagram") {
+//!     while let Some(t) = server.poll_transmit(now, &mut buf).unwrap() {
 //!         in_flight.push((server_addr, t.destination, buf[..t.size].to_vec()));
 //!     }
 //!     for (from, to, mut data) in in_flight {
