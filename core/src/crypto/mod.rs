@@ -1,6 +1,6 @@
 //! Cryptography: packet protection, the hybrid post-quantum handshake and the key schedule.
 //!
-//! * [`aead`]: the small cipher trait ([`PacketKey`], [`HeaderKey`]) and its two backends
+//! * `aead`: the small cipher trait (`PacketKey`, `HeaderKey`) and its two backends
 //!   (`ring`, the fast default, and pure-Rust RustCrypto behind the `rustcrypto` feature).
 //! * `keys`: static identity keys and the derivation of packet keys from secrets.
 //! * `symmetric`: the Noise-style transcript hash and chaining key.
