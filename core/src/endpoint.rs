@@ -87,7 +87,8 @@ pub struct EndpointStats {
     pub datagrams_sent: u64,
     /// Server handshakes accepted.
     pub accepted: u64,
-    /// Server handshakes refused by the accept policy or allow-list.
+    /// Server handshakes refused by the allow-list, the accept policy or the checks after
+    /// them (connection ID mismatch, no common cipher suite).
     pub refused: u64,
     /// Drops by reason.
     pub dropped: DropStats,
@@ -546,11 +547,11 @@ impl Endpoint {
         } else {
             Ok(())
         };
-        match verdict {
-            Ok(()) => self.stats.accepted += 1,
-            Err(_) => self.stats.refused += 1,
+        if conn.resolve_accept(now, verdict) {
+            self.stats.accepted += 1;
+        } else {
+            self.stats.refused += 1;
         }
-        conn.resolve_accept(now, verdict);
     }
 
     fn version_negotiation(&mut self, source: SocketAddr, packet: &[u8], datagram_len: usize) {

@@ -159,3 +159,19 @@ fn connection_survives_client_address_change_mid_transfer() {
         "path validated"
     );
 }
+
+#[test]
+fn a_close_right_after_connecting_still_delivers_the_application_code() {
+    let mut pair = Pair::new(26);
+    let c = pair.connect();
+    // Close as soon as the client is connected, before HANDSHAKE_DONE can arrive.
+    assert!(pair.run_until(Duration::from_secs(5), |p| p.client_connected(c)));
+    let now = pair.now;
+    pair.client.connection(c).expect("conn").close(now, 7, b"bye early");
+    pair.run_until(Duration::from_secs(5), |p| p.server_events.iter().any(|(_, e)| matches!(e, Event::ConnectionLost(_))));
+    let lost = pair.server_events.iter().find_map(|(_, e)| match e {
+        Event::ConnectionLost(err) => Some(err.clone()),
+        _ => None,
+    });
+    assert_eq!(lost, Some(ConnectionError::ApplicationClosed { code: 7, reason: Bytes::from_static(b"bye early") }));
+}

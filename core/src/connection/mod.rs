@@ -1022,21 +1022,22 @@ impl Connection {
         }
     }
 
-    /// Server: applies the accept decision (`Err(code)` refuses).
-    pub(crate) fn resolve_accept(&mut self, now: Instant, verdict: Result<(), TransportErrorCode>) {
+    /// Server: applies the accept decision (`Err(code)` refuses); returns whether the
+    /// connection was accepted (later checks may still refuse it).
+    pub(crate) fn resolve_accept(&mut self, now: Instant, verdict: Result<(), TransportErrorCode>) -> bool {
         let step = core::mem::replace(&mut self.handshake, HandshakeStep::Done);
         let HandshakeStep::ServerAwaitingDecision(hs, client_params) = step else {
             self.handshake = step;
-            return;
+            return false;
         };
         if let Err(code) = verdict {
             self.reject(now, code);
-            return;
+            return false;
         }
         if client_params.initial_source_cid != self.remote_cid {
             // The client's header and its authenticated parameters disagree: tampering.
             self.reject(now, TransportErrorCode::TRANSPORT_PARAMETER_ERROR);
-            return;
+            return false;
         }
         let suite = match crypto::choose_suite(
             client_params.cipher_suites.iter(),
@@ -1046,7 +1047,7 @@ impl Connection {
             Ok(s) => s,
             Err(e) => {
                 let _ = self.fail_handshake(now, e);
-                return;
+                return false;
             }
         };
         self.suite = suite;
@@ -1059,7 +1060,7 @@ impl Connection {
             Ok(v) => v,
             Err(e) => {
                 let _ = self.fail_handshake(now, e);
-                return;
+                return false;
             }
         };
         let keys =
@@ -1076,12 +1077,13 @@ impl Connection {
             }
             Err(e) => {
                 let _ = self.fail_handshake(now, HandshakeError::Crypto(e));
-                return;
+                return false;
             }
         }
         self.spaces[SpaceId::Handshake as usize].crypto_send.data = hello;
         self.on_peer_params(client_params);
         self.state = State::Established;
+        true
     }
 
     fn client_complete(

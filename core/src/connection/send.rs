@@ -10,6 +10,8 @@ use crate::packet::{self, LongType};
 use crate::stream::Side;
 use crate::time::Instant;
 
+/// Packets kept in reserve below the AEAD confidentiality limit for sending the close.
+const CLOSE_MARGIN: u64 = 64;
 /// AEAD tag length of every suite.
 const TAG_LEN: usize = 16;
 /// Header protection samples 16 bytes starting 4 bytes after the packet number, so the
@@ -76,7 +78,9 @@ impl Connection {
             }
         }
         if segments == 0 {
-            return None;
+            // Building may have closed the connection (AEAD limit, key derivation failure):
+            // send that close now rather than wait for the next input.
+            return if self.state == State::Closing { self.poll_close(now, buf) } else { None };
         }
         Some(Transmit {
             destination: self.path.remote,
@@ -86,20 +90,25 @@ impl Connection {
     }
 
     /// One datagram carrying the close frame: in a handshake packet while the peer may lack
-    /// 1-RTT keys (before confirmation), in a 1-RTT packet once they exist, coalesced when
-    /// both apply (RFC 9000 §10.2.3).
+    /// 1-RTT keys, in a 1-RTT packet once we have them, coalesced when both apply (RFC 9000
+    /// §10.2.3). A client holding 1-RTT keys knows the server has them (it derived them when
+    /// it sent the ServerHello), so only a server, before confirmation, sends both.
     fn poll_close(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if !self.close_pending {
             return None;
         }
         let mut written = 0;
-        let confirmed = self.handshake_confirmed;
+        let peer_may_lack_1rtt = !self.handshake_confirmed
+            && (self.side == Side::Server || self.spaces[SpaceId::Data as usize].keys.is_none());
+        // Even a close may not break the 3x limit towards an unvalidated address.
+        let budget = usize::try_from(self.path.send_budget()).unwrap_or(usize::MAX);
         for space_id in SpaceId::ALL {
             let wanted = match space_id {
-                SpaceId::Handshake => !confirmed,
+                SpaceId::Handshake => peer_may_lack_1rtt,
                 SpaceId::Data => true,
             };
-            let limit = usize::from(self.mtu).min(buf.len()).min(HANDSHAKE_PACKET_SIZE).saturating_sub(written);
+            let limit =
+                usize::from(self.mtu).min(buf.len()).min(HANDSHAKE_PACKET_SIZE).min(budget).saturating_sub(written);
             if wanted && self.spaces[space_id as usize].keys.is_some() && limit >= 64 {
                 written += self.build_packet(now, space_id, &mut buf[written..written + limit]).unwrap_or(0);
             }
@@ -185,11 +194,16 @@ impl Connection {
                     return None;
                 }
                 if let Some(c) = &self.close {
-                    // An application close is only readable with 1-RTT keys.
-                    let application = c.application && space_id == SpaceId::Data;
-                    let room = p.remaining().saturating_sub(frame::close_len(application, c.code, c.frame_type, &[]));
-                    let reason = &c.reason[..c.reason.len().min(room)];
-                    frame::encode_close(&mut p, application, c.code, c.frame_type, reason);
+                    // Handshake packets are readable by anyone who saw the connection ID: an
+                    // application's code and reason only travel in 1-RTT packets; a handshake
+                    // packet says NO_ERROR (RFC 9000 §10.2.3).
+                    let (application, code, reason): (bool, u64, &[u8]) = if c.application && long {
+                        (false, crate::TransportErrorCode::NO_ERROR.0, &[])
+                    } else {
+                        (c.application, c.code, &c.reason)
+                    };
+                    let room = p.remaining().saturating_sub(frame::close_len(application, code, c.frame_type, &[]));
+                    frame::encode_close(&mut p, application, code, c.frame_type, &reason[..reason.len().min(room)]);
                 }
             } else {
                 let recv = &self.spaces[si].received;
@@ -310,9 +324,12 @@ impl Connection {
         let kp = self.key_phase.as_mut()?;
         let keys = self.spaces[SpaceId::Data as usize].keys.as_mut()?;
         if kp.sealed >= interval && kp.may_initiate(largest_acked) && kp.advance(keys, keep_until, None).is_err() {
+            self.close_with_error(now, crate::TransportErrorCode::INTERNAL_ERROR, 0, "key update derivation failed");
             return None;
         }
-        if kp.sealed >= keys.local.packet.suite().confidentiality_limit() {
+        // Stop short of the limit, keeping a few packets' margin for the close itself.
+        let limit = keys.local.packet.suite().confidentiality_limit().saturating_sub(CLOSE_MARGIN);
+        if kp.sealed >= limit {
             self.close_with_error(now, crate::TransportErrorCode::AEAD_LIMIT_REACHED, 0, "key update not confirmed");
             return None;
         }

@@ -714,7 +714,9 @@ impl StreamsState {
             let with_len_hdr = frame::stream_header_len(id, offset, true);
             let no_len_hdr = frame::stream_header_len(id, offset, false);
             let len_usize = len as usize;
-            if with_len_hdr + len_usize + MIN_FRAME <= w.remaining() {
+            // The length field is a 2-byte varint, so frames followed by others carry at most
+            // 16383 bytes; a longer one (very large MTUs) takes the rest of the packet.
+            if with_len_hdr + len_usize + MIN_FRAME <= w.remaining() && len_usize < 1 << 14 {
                 frame::encode_stream_header(w, id, offset, len_usize, fin, true);
             } else {
                 // This frame ends the packet: pad before it so it ends exactly at the end.
