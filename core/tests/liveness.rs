@@ -168,7 +168,9 @@ fn a_close_right_after_connecting_still_delivers_the_application_code() {
     assert!(pair.run_until(Duration::from_secs(5), |p| p.client_connected(c)));
     let now = pair.now;
     pair.client.connection(c).expect("conn").close(now, 7, b"bye early");
-    pair.run_until(Duration::from_secs(5), |p| p.server_events.iter().any(|(_, e)| matches!(e, Event::ConnectionLost(_))));
+    pair.run_until(Duration::from_secs(5), |p| {
+        p.server_events.iter().any(|(_, e)| matches!(e, Event::ConnectionLost(_)))
+    });
     let lost = pair.server_events.iter().find_map(|(_, e)| match e {
         Event::ConnectionLost(err) => Some(err.clone()),
         _ => None,
