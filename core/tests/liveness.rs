@@ -63,10 +63,8 @@ fn keep_alive_keeps_an_idle_connection_open() {
         keep_alive_interval: Some(Duration::from_secs(2)),
         ..Default::default()
     };
-    let mut pair = Pair::with_transport(22, transport.clone());
-    let mut cfg = pair.client_config();
-    cfg.transport = std::sync::Arc::new(transport);
-    let c = pair.connect_with(cfg);
+    let mut pair = Pair::with_transport(22, transport);
+    let c = pair.connect();
     assert!(pair.run_until(Duration::from_secs(5), |p| p.client_connected(c) && p.server_handle().is_some()));
     pair.run_until(Duration::from_secs(60), |p| {
         p.client_events.iter().any(|(_, e)| matches!(e, Event::ConnectionLost(_)))

@@ -13,11 +13,10 @@ const MIB: u64 = 1 << 20;
 #[test]
 fn bulk_64mib_no_loss() {
     let mut pair = Pair::new(10);
-    let took = run_bulk(&mut pair, 64 * MIB, Duration::from_secs(600));
+    let run = run_bulk(&mut pair, 64 * MIB, Duration::from_secs(600));
     // 64 MiB over a 10 ms RTT link with no bandwidth limit: the window must open up.
-    assert!(took < Duration::from_secs(5), "took {took:?}");
-    let c = pair.client_events[0].0;
-    let stats = pair.client.connection(c).expect("conn").stats();
+    assert!(run.took < Duration::from_secs(5), "took {:?}", run.took);
+    let stats = pair.client.connection(run.client).expect("conn").stats();
     assert_eq!(stats.packets_lost, 0);
 }
 
@@ -25,9 +24,8 @@ fn bulk_64mib_no_loss() {
 fn bulk_64mib_5_percent_loss() {
     let mut pair = Pair::new(11);
     pair.set_loss(0.05);
-    run_bulk(&mut pair, 64 * MIB, Duration::from_secs(3600));
-    let c = pair.client_events[0].0;
-    let stats = pair.client.connection(c).expect("conn").stats();
+    let run = run_bulk(&mut pair, 64 * MIB, Duration::from_secs(3600));
+    let stats = pair.client.connection(run.client).expect("conn").stats();
     assert!(stats.packets_lost > 0 && stats.packets_retransmitted > 0, "{stats:?}");
     let rate = stats.loss_rate();
     assert!((0.02..0.10).contains(&rate), "measured loss rate {rate}");
@@ -176,22 +174,14 @@ fn datagrams_arrive_intact_or_not_at_all() {
 #[test]
 fn key_updates_during_a_lossy_reordered_transfer_keep_data_intact() {
     let transport = TransportConfig { key_update_interval: 500, ..Default::default() };
-    let mut pair = Pair::with_transport(16, transport.clone());
+    let mut pair = Pair::with_transport(16, transport);
     for link in [&mut pair.c2s, &mut pair.s2c] {
         link.loss = 0.02;
         link.reorder = 0.1;
         link.reorder_delay = Duration::from_millis(4);
     }
-    let mut cfg = pair.client_config();
-    cfg.transport = std::sync::Arc::new(transport);
-    let c = pair.connect_with(cfg);
-    assert!(pair.run_until(Duration::from_secs(10), |p| p.client_connected(c) && p.server_handle().is_some()));
-    let s = pair.server_handle().expect("server");
-    let mut t = common::BulkTransfer::new(16 * MIB);
-    assert!(pair.run_until(Duration::from_secs(600), |p| {
-        t.pump(p, c, s);
-        t.done
-    }));
+    let run = run_bulk(&mut pair, 16 * MIB, Duration::from_secs(600));
+    let (c, s) = (run.client, run.server);
     let client = pair.client.connection(c).expect("conn").stats();
     let server = pair.server.connection(s).expect("conn").stats();
     // ~15,000 data packets at 500 per key: both sides followed many updates.
@@ -206,18 +196,10 @@ fn newreno_is_selectable_and_recovers_from_loss() {
         congestion_controller: std::sync::Arc::new(jetstream_core::congestion::NewRenoConfig::default()),
         ..Default::default()
     };
-    let mut pair = Pair::with_transport(17, transport.clone());
+    let mut pair = Pair::with_transport(17, transport);
     pair.set_loss(0.03);
-    let mut cfg = pair.client_config();
-    cfg.transport = std::sync::Arc::new(transport);
-    let c = pair.connect_with(cfg);
-    assert!(pair.run_until(Duration::from_secs(10), |p| p.client_connected(c) && p.server_handle().is_some()));
-    let s = pair.server_handle().expect("server");
-    let mut t = common::BulkTransfer::new(8 * MIB);
-    assert!(pair.run_until(Duration::from_secs(600), |p| {
-        t.pump(p, c, s);
-        t.done
-    }));
+    let run = run_bulk(&mut pair, 8 * MIB, Duration::from_secs(600));
+    let c = run.client;
     let stats = pair.client.connection(c).expect("conn").stats();
     assert!(stats.congestion_events > 0 && stats.packets_retransmitted > 0, "{stats:?}");
 }

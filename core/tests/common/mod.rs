@@ -101,6 +101,8 @@ pub struct Pair {
     pub c2s: LinkConfig,
     pub s2c: LinkConfig,
     pub server_key: StaticKeypair,
+    /// Transport settings of the client's connections.
+    pub client_transport: Arc<TransportConfig>,
     pub client_events: Vec<(ConnectionHandle, Event)>,
     pub server_events: Vec<(ConnectionHandle, Event)>,
     /// Called on every datagram (true = towards the server) before impairments.
@@ -123,10 +125,14 @@ impl Pair {
         Self::with_configs(seed, ServerConfig::new(server_keypair()), EndpointConfig::new([2; 32]))
     }
 
+    /// Both sides use `transport`.
     pub fn with_transport(seed: u64, transport: TransportConfig) -> Self {
+        let transport = Arc::new(transport);
         let mut sc = ServerConfig::new(server_keypair());
-        sc.transport = Arc::new(transport);
-        Self::with_configs(seed, sc, EndpointConfig::new([2; 32]))
+        sc.transport = transport.clone();
+        let mut pair = Self::with_configs(seed, sc, EndpointConfig::new([2; 32]));
+        pair.client_transport = transport;
+        pair
     }
 
     pub fn with_configs(seed: u64, server_config: ServerConfig, client_endpoint: EndpointConfig) -> Self {
@@ -144,6 +150,7 @@ impl Pair {
             c2s: LinkConfig::default(),
             s2c: LinkConfig::default(),
             server_key,
+            client_transport: Arc::new(TransportConfig::default()),
             client_events: Vec::new(),
             server_events: Vec::new(),
             tamper: None,
@@ -157,7 +164,7 @@ impl Pair {
     }
 
     pub fn client_config(&self) -> ClientConfig {
-        ClientConfig::new(self.server_key.public_key())
+        ClientConfig { transport: self.client_transport.clone(), ..ClientConfig::new(self.server_key.public_key()) }
     }
 
     pub fn set_loss(&mut self, loss: f64) {
@@ -398,8 +405,16 @@ impl BulkTransfer {
     }
 }
 
-/// Runs a full bulk transfer of `total` bytes; returns the virtual time it took.
-pub fn run_bulk(pair: &mut Pair, total: u64, limit: Duration) -> Duration {
+/// A completed bulk transfer.
+pub struct BulkRun {
+    /// Virtual time from the end of the handshake to the last byte read.
+    pub took: Duration,
+    pub client: ConnectionHandle,
+    pub server: ConnectionHandle,
+}
+
+/// Connects and runs a full bulk transfer of `total` bytes, checking every byte.
+pub fn run_bulk(pair: &mut Pair, total: u64, limit: Duration) -> BulkRun {
     let (c, s) = pair.handshake();
     let start = pair.now;
     let mut t = BulkTransfer::new(total);
@@ -414,5 +429,5 @@ pub fn run_bulk(pair: &mut Pair, total: u64, limit: Duration) -> Duration {
         total,
         pair.client.connection(c).map(|c| c.stats())
     );
-    pair.now - start
+    BulkRun { took: pair.now - start, client: c, server: s }
 }
