@@ -11,6 +11,9 @@ use thiserror::Error;
 
 /// Arena refill size for received datagrams.
 const ARENA_CHUNK: usize = 64 << 10;
+/// Bytes each queued datagram is charged beyond its payload, so a flood of empty datagrams
+/// is bounded too (the queue entry itself costs about this much).
+const ENTRY_COST: usize = 32;
 
 /// Why a datagram could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -43,24 +46,26 @@ pub(crate) struct DatagramState {
 }
 
 impl DatagramState {
-    /// Stores a received datagram; returns false when it was dropped for lack of space.
+    /// Stores a received datagram. Returns whether the queue went from empty to non-empty
+    /// (the application needs a `DatagramReceived` event); a dropped datagram returns false.
     pub(crate) fn receive(&mut self, data: &[u8], limit: usize) -> bool {
-        if self.incoming_bytes + data.len() > limit {
+        if self.incoming_bytes + data.len() + ENTRY_COST > limit {
             self.dropped_incoming += 1;
             return false;
         }
+        let was_empty = self.incoming.is_empty();
         if self.arena.capacity() - self.arena.len() < data.len() {
             self.arena.reserve(data.len().max(ARENA_CHUNK));
         }
         self.arena.extend_from_slice(data);
         self.incoming.push_back(self.arena.split().freeze());
-        self.incoming_bytes += data.len();
-        true
+        self.incoming_bytes += data.len() + ENTRY_COST;
+        was_empty
     }
 
     pub(crate) fn recv(&mut self) -> Option<Bytes> {
         let d = self.incoming.pop_front()?;
-        self.incoming_bytes -= d.len();
+        self.incoming_bytes -= d.len() + ENTRY_COST;
         Some(d)
     }
 
@@ -93,11 +98,13 @@ mod tests {
     #[test]
     fn queues_are_bounded_in_bytes() {
         let mut d = DatagramState::default();
-        assert!(d.receive(&[1; 600], 1000));
+        assert!(d.receive(&[1; 600], 1000), "first datagram: the queue became non-empty");
         assert!(!d.receive(&[2; 600], 1000), "would exceed the receive buffer");
         assert_eq!(d.dropped_incoming, 1);
         assert_eq!(d.recv().as_deref(), Some(&[1u8; 600][..]));
         assert!(d.receive(&[3; 600], 1000));
+        assert!(!d.receive(&[4; 10], 1000), "queue already non-empty: no new event");
+        assert_eq!(d.incoming.len(), 2);
 
         d.queue(Bytes::from_static(&[1; 400]), 1000);
         d.queue(Bytes::from_static(&[2; 400]), 1000);
@@ -105,5 +112,15 @@ mod tests {
         assert_eq!(d.dropped_outgoing, 1, "oldest dropped");
         assert_eq!(d.pop_fitting(100), None, "too big for the room left");
         assert_eq!(d.pop_fitting(1000).map(|b| b[0]), Some(2));
+    }
+
+    #[test]
+    fn a_flood_of_empty_datagrams_is_bounded() {
+        let mut d = DatagramState::default();
+        for _ in 0..100_000 {
+            d.receive(&[], 1 << 20);
+        }
+        assert_eq!(d.incoming.len(), (1 << 20) / ENTRY_COST);
+        assert_eq!(d.dropped_incoming, 100_000 - (1 << 20) / ENTRY_COST as u64);
     }
 }

@@ -61,7 +61,8 @@ pub enum Event {
     ConnectionLost(ConnectionError),
     /// A stream event.
     Stream(StreamEvent),
-    /// An unreliable datagram arrived: fetch it with [`Connection::recv_datagram`].
+    /// Unreliable datagrams arrived while none were waiting: fetch them all with
+    /// [`Connection::recv_datagram`] (one event per batch, like stream readability).
     DatagramReceived,
     /// The peer's address changed and the new path was validated.
     PeerAddressChanged {
