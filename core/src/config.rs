@@ -37,8 +37,12 @@ pub struct TransportConfig {
     /// (default 16 MiB).
     pub send_window: u64,
     /// Bidirectional streams the peer may have open at once (default 100).
+    /// A peer may open all of them with one frame (lower stream IDs open implicitly), and
+    /// each idle stream costs a few hundred bytes, so this is also a memory budget.
     pub max_concurrent_bidi_streams: u64,
     /// Unidirectional streams the peer may have open at once (default 100).
+    /// A peer may open all of them with one frame (lower stream IDs open implicitly), and
+    /// each idle stream costs a few hundred bytes, so this is also a memory budget.
     pub max_concurrent_uni_streams: u64,
     /// Longest this side delays an acknowledgement (default 25 ms).
     pub max_ack_delay: Duration,

@@ -90,6 +90,15 @@ impl RangeSet {
         !covered
     }
 
+    /// Adds the values of `r` that are not in `exclude` (e.g. lost bytes minus those
+    /// acknowledged since).
+    pub(crate) fn insert_excluding(&mut self, r: Range<u64>, exclude: &RangeSet) {
+        self.insert(r.clone());
+        for x in exclude.ranges.iter().filter(|x| x.start < r.end && x.end > r.start) {
+            self.remove(x.clone());
+        }
+    }
+
     /// Removes every value of `r`.
     pub(crate) fn remove(&mut self, r: Range<u64>) {
         if r.start >= r.end {
@@ -175,6 +184,16 @@ mod tests {
         s.remove_below(80);
         assert_eq!(ranges(&s), vec![80..100]);
         assert!(s.contains(80) && !s.contains(79) && !s.contains(100));
+    }
+
+    #[test]
+    fn insert_excluding_skips_excluded_values() {
+        let mut acked = RangeSet::new();
+        acked.insert(5..8);
+        acked.insert(20..30);
+        let mut lost = RangeSet::new();
+        lost.insert_excluding(0..25, &acked);
+        assert_eq!(ranges(&lost), vec![0..5, 8..20]);
     }
 
     #[test]

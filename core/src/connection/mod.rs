@@ -208,9 +208,6 @@ pub struct Connection {
     pub(crate) retire_original_dcid: bool,
     /// The server decided to refuse: send the close, then free the state at once.
     rejected: bool,
-    /// The application learned about this connection (always for clients; for servers once
-    /// connected), so its events are reported.
-    visible: bool,
     client_key: Option<PublicKey>,
 }
 
@@ -334,7 +331,6 @@ impl Connection {
             mtu,
             retire_original_dcid: false,
             rejected: false,
-            visible: side == Side::Client,
             client_key: None,
             config,
         };
@@ -434,12 +430,14 @@ impl Connection {
         self.stats.packets_received > 0
     }
 
+    /// Whether the application knows this connection, so its events are reported: clients
+    /// always, servers once the handshake is confirmed.
     pub(crate) fn is_visible(&self) -> bool {
-        self.visible
+        self.side == Side::Client || self.handshake_confirmed
     }
 
     pub(crate) fn is_handshaking_server(&self) -> bool {
-        self.side == Side::Server && !self.visible
+        !self.is_visible()
     }
 
     /// The cipher suite protecting 1-RTT packets.
@@ -750,7 +748,6 @@ impl Connection {
                 self.handshake_done_pending = true;
                 self.discard_space(SpaceId::Handshake);
                 self.retire_original_dcid = true;
-                self.visible = true;
                 self.events.push_back(Event::Connected);
             }
             let largest = self.spaces[SpaceId::Data as usize].received.largest.map(|(l, _)| l);

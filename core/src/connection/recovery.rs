@@ -140,10 +140,7 @@ impl Connection {
         }
         if let Some((offset, len)) = frames.crypto {
             let cs = &mut self.spaces[space_id as usize].crypto_send;
-            cs.lost.insert(offset..offset + len);
-            for r in cs.acked.iter().filter(|r| r.start < offset + len && r.end > offset).collect::<Vec<_>>() {
-                cs.lost.remove(r);
-            }
+            cs.lost.insert_excluding(offset..offset + len, &cs.acked);
         }
         self.handshake_done_pending |= frames.handshake_done;
         if let Some(streams) = self.streams.as_mut() {

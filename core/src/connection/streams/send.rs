@@ -157,10 +157,7 @@ impl SendBuffer {
         if start >= end {
             return;
         }
-        self.lost.insert(start..end);
-        for r in self.acked.iter().filter(|r| r.start < end && r.end > start).collect::<SmallRanges>() {
-            self.lost.remove(r);
-        }
+        self.lost.insert_excluding(start..end, &self.acked);
     }
 
     /// Drops all buffered data (the stream was reset).
@@ -172,9 +169,6 @@ impl SendBuffer {
         self.acked_prefix = self.written;
     }
 }
-
-/// Collects a handful of ranges without the iterator borrowing the set being modified.
-type SmallRanges = Vec<core::ops::Range<u64>>;
 
 #[cfg(test)]
 mod tests {
