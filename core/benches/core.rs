@@ -75,7 +75,11 @@ fn bench_primitives(c: &mut Criterion) {
     let mut g = c.benchmark_group("primitive");
     let secret = x25519_dalek::StaticSecret::from([0x11; 32]);
     let peer = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([0x22; 32]));
-    g.bench_function("x25519_dh", |b| b.iter(|| black_box(secret.diffie_hellman(black_box(&peer)))));
+    g.bench_function("x25519_dh_ladder", |b| b.iter(|| black_box(secret.diffie_hellman(black_box(&peer)))));
+    let (scalar, u) = (secret.to_bytes(), peer.to_bytes());
+    g.bench_function("x25519_dh_edwards_form", |b| {
+        b.iter(|| black_box(jetstream_core::bench_support::x25519(black_box(scalar), black_box(u))))
+    });
     g.bench_function("x25519_public_key", |b| b.iter(|| black_box(x25519_dalek::PublicKey::from(black_box(&secret)))));
     use libcrux_ml_kem::mlkem768;
     let kp = mlkem768::generate_key_pair([7; 64]);

@@ -1,5 +1,5 @@
 //! Entry points for the criterion benchmarks into internals that have no public API (packet
-//! protection, ACK processing). Not part of the supported API.
+//! protection, ACK processing, X25519). Not part of the supported API.
 
 use crate::config::ClientConfig;
 use crate::connection::Connection;
@@ -8,6 +8,11 @@ use crate::packet::{self, ConnectionId};
 use crate::time::Instant;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+
+/// The handshake's X25519, as the key pairs compute it (Edwards form for on-curve keys).
+pub fn x25519(scalar: [u8; 32], u: [u8; 32]) -> [u8; 32] {
+    crate::crypto::x25519(scalar, u)
+}
 
 /// Packet protection of one direction, as connections use it.
 #[derive(Debug)]

@@ -1,11 +1,15 @@
 //! Known-answer tests for the handshake primitives the key schedule builds on
 //! (X25519 and HKDF-SHA256), so a dependency upgrade that changed their output
-//! would be caught here rather than as an interop failure.
+//! would be caught here rather than as an interop failure. X25519 is our own
+//! Edwards-form evaluation ([`super::keys::x25519`]), so it is also cross-checked
+//! against x25519-dalek's Montgomery ladder on inputs of every kind.
 #![allow(clippy::unwrap_used)]
 
+use super::keys::{PublicKey, StaticKeypair, x25519};
 use hkdf::Hkdf;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
 use sha2::Sha256;
-use x25519_dalek::{PublicKey, StaticSecret, x25519};
 
 fn arr<const N: usize>(s: &str) -> [u8; N] {
     hex::decode(s).unwrap().try_into().unwrap()
@@ -51,18 +55,54 @@ fn rfc7748_x25519_iterated() {
 /// RFC 7748 §6.1: Alice's and Bob's key pairs and their shared secret.
 #[test]
 fn rfc7748_diffie_hellman() {
-    let alice = StaticSecret::from(arr::<32>("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
-    let bob = StaticSecret::from(arr::<32>("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
-    let alice_public = PublicKey::from(&alice);
-    let bob_public = PublicKey::from(&bob);
-    assert_eq!(
-        hex::encode(alice_public.as_bytes()),
-        "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
-    );
-    assert_eq!(hex::encode(bob_public.as_bytes()), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+    let alice =
+        StaticKeypair::from_secret_bytes(arr("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"));
+    let bob = StaticKeypair::from_secret_bytes(arr("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"));
+    assert_eq!(alice.public_key().to_string(), "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+    assert_eq!(bob.public_key().to_string(), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
     let shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
-    assert_eq!(hex::encode(alice.diffie_hellman(&bob_public).as_bytes()), shared);
-    assert_eq!(hex::encode(bob.diffie_hellman(&alice_public).as_bytes()), shared);
+    assert_eq!(hex::encode(alice.diffie_hellman(&bob.public_key()).unwrap()), shared);
+    assert_eq!(hex::encode(bob.diffie_hellman(&alice.public_key()).unwrap()), shared);
+}
+
+/// The Edwards-form evaluation equals the Montgomery ladder on honest keys, on random
+/// 32-byte strings (half of them on the twist, some non-canonical or with the top bit set)
+/// and on the edge values 0, 1, p-1, p and 2^255-1.
+#[test]
+fn x25519_matches_the_ladder_on_every_kind_of_input() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7748);
+    let mut p_minus_1 = [0xff; 32];
+    p_minus_1[0] = 0xec;
+    p_minus_1[31] = 0x7f;
+    let mut p = p_minus_1;
+    p[0] = 0xed;
+    let mut one = [0; 32];
+    one[0] = 1;
+    let mut inputs = vec![[0; 32], one, p_minus_1, p, [0xff; 32]];
+    for _ in 0..200 {
+        let mut random = [0u8; 32];
+        rng.fill_bytes(&mut random);
+        inputs.push(random);
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
+        inputs.push(x25519_dalek::x25519(secret, x25519_dalek::X25519_BASEPOINT_BYTES));
+    }
+    for u in inputs {
+        let mut scalar = [0u8; 32];
+        rng.fill_bytes(&mut scalar);
+        assert_eq!(x25519(scalar, u), x25519_dalek::x25519(scalar, u), "u = {}", hex::encode(u));
+    }
+}
+
+/// A low-order peer key would force an all-zero shared secret; the key pair refuses it.
+#[test]
+fn low_order_peer_keys_are_refused() {
+    let ours = StaticKeypair::from_secret_bytes([42; 32]);
+    // u = 0 (the identity and the point of order 2 share it) and a point of order 8.
+    let order_8 = arr::<32>("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800");
+    for low in [[0u8; 32], order_8] {
+        assert_eq!(ours.diffie_hellman(&PublicKey::from_bytes(low)), None);
+    }
 }
 
 /// RFC 5869 Appendix A.1, test case 1 (HKDF-SHA256): both the PRK from
