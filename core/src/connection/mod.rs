@@ -538,6 +538,18 @@ impl Connection {
         self.streams.as_mut().ok_or(ReadError::ConnectionClosed)?.read(id, buf)
     }
 
+    /// Reads without copying: lends up to `max` received bytes straight from the stream's
+    /// receive buffer. `Ok(Some(chunk))` is never empty unless `max` is 0 and may be shorter
+    /// than what is readable (a chunk ends where the buffer wraps; call again for the rest);
+    /// `Ok(None)` and errors mean what they mean for [`Self::read`]. The bytes count as read,
+    /// and their flow-control credit is released, as soon as this returns.
+    pub fn read_chunk(&mut self, id: StreamId, max: usize) -> Result<Option<&[u8]>, ReadError> {
+        if matches!(self.state, State::Drained) {
+            return Err(ReadError::ConnectionClosed);
+        }
+        self.streams.as_mut().ok_or(ReadError::ConnectionClosed)?.read_chunk(id, max)
+    }
+
     /// Asks the peer to stop sending on a stream; what it sends is discarded.
     pub fn stop(&mut self, id: StreamId, error_code: u64) -> Result<(), ReadError> {
         if self.state != State::Established {

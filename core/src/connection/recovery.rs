@@ -1,6 +1,6 @@
 //! Acknowledgement processing, loss detection and probe timeouts (RFC 9002).
 
-use super::sent::SentPacket;
+use super::sent::{SentPacket, StreamChunk};
 use super::spaces::SpaceId;
 use super::timers::Timer;
 use super::{Connection, State};
@@ -46,6 +46,7 @@ impl Connection {
             }
         }
         let mut newly_eliciting = false;
+        let mut acked_run = AckedRun::default();
         for range in ack.ranges() {
             let Some(first) = self.spaces[si].sent.first_outstanding() else { break };
             let end = range.end.min(self.spaces[si].next_pn);
@@ -53,10 +54,13 @@ impl Connection {
             while pn < end {
                 if let Some(p) = self.spaces[si].sent.remove(pn) {
                     newly_eliciting |= p.ack_eliciting;
-                    self.on_packet_acked(now, space_id, p);
+                    self.on_packet_acked(now, space_id, p, &mut acked_run);
                 }
                 pn += 1;
             }
+        }
+        if let (Some(chunk), Some(streams)) = (acked_run.0, self.streams.as_mut()) {
+            streams.on_chunk_acked(&chunk);
         }
         if newly_eliciting {
             self.pto_count = 0;
@@ -66,7 +70,7 @@ impl Connection {
         Ok(())
     }
 
-    fn on_packet_acked(&mut self, now: Instant, space_id: SpaceId, p: SentPacket) {
+    fn on_packet_acked(&mut self, now: Instant, space_id: SpaceId, p: SentPacket, acked_run: &mut AckedRun) {
         if p.in_flight {
             self.bytes_in_flight -= u64::from(p.size);
             self.cc.on_ack(now, p.time_sent, u64::from(p.size), p.app_limited, &self.rtt);
@@ -77,7 +81,9 @@ impl Connection {
         }
         if let Some(streams) = self.streams.as_mut() {
             for c in &frames.stream {
-                streams.on_chunk_acked(c);
+                if let Some(run) = acked_run.extend(c) {
+                    streams.on_chunk_acked(&run);
+                }
             }
             for (id, _) in &frames.reset_stream {
                 streams.on_reset_acked(*id);
@@ -274,5 +280,49 @@ impl Connection {
         space.crypto_send = Default::default();
         self.bytes_in_flight -= freed;
         self.pto_count = 0;
+    }
+}
+
+/// Consecutive acknowledged stream chunks merged into one, so a bulk transfer's ACK of
+/// hundreds of packets updates its stream once rather than once per packet.
+#[derive(Debug, Default)]
+struct AckedRun(Option<StreamChunk>);
+
+impl AckedRun {
+    /// Adds `c` to the run; returns the previous run when `c` does not continue it.
+    fn extend(&mut self, c: &StreamChunk) -> Option<StreamChunk> {
+        if let Some(run) = &mut self.0
+            && run.id == c.id
+            && !run.fin
+            && run.offset + run.len == c.offset
+        {
+            run.len += c.len;
+            run.fin = c.fin;
+            return None;
+        }
+        self.0.replace(*c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::{Dir, StreamId};
+
+    fn chunk(stream: u64, offset: u64, len: u64, fin: bool) -> StreamChunk {
+        StreamChunk { id: StreamId::new(Side::Client, Dir::Uni, stream), offset, len, fin }
+    }
+
+    #[test]
+    fn acked_run_merges_only_contiguous_chunks_of_one_stream() {
+        let mut run = AckedRun::default();
+        assert_eq!(run.extend(&chunk(0, 0, 100, false)), None);
+        assert_eq!(run.extend(&chunk(0, 100, 50, true)), None);
+        // After the FIN nothing continues the run.
+        assert_eq!(run.extend(&chunk(0, 150, 10, false)), Some(chunk(0, 0, 150, true)));
+        // A gap or another stream starts a new run.
+        assert_eq!(run.extend(&chunk(0, 200, 10, false)), Some(chunk(0, 150, 10, false)));
+        assert_eq!(run.extend(&chunk(1, 210, 10, false)), Some(chunk(0, 200, 10, false)));
+        assert_eq!(run.0, Some(chunk(1, 210, 10, false)));
     }
 }

@@ -72,8 +72,10 @@ impl Connection {
             written += n;
             segments += 1;
             // A short packet ends a GSO batch (all but the last segment must be full size), and
-            // handshake datagrams travel alone.
-            if n < limit || space_id == SpaceId::Handshake || self.is_closed() {
+            // handshake datagrams travel alone. The first packet sets the segment size: full
+            // means filled up to its suite's payload alignment.
+            let short = if segments == 1 { limit - n >= self.payload_alignment(space_id) } else { n < limit };
+            if short || space_id == SpaceId::Handshake || self.is_closed() {
                 break;
             }
         }
@@ -150,6 +152,12 @@ impl Connection {
 
     /// Builds one packet of `space_id` into `out` (whose length is the packet size limit).
     /// Returns its size, or `None` when there is nothing to send.
+    /// What full packets' payload lengths are rounded down to in `space_id` (see
+    /// [`crate::CipherSuite::payload_alignment`]).
+    fn payload_alignment(&self, space_id: SpaceId) -> usize {
+        self.spaces[space_id as usize].keys.as_ref().map_or(1, |k| k.local.packet.suite().payload_alignment())
+    }
+
     fn build_packet(&mut self, now: Instant, space_id: SpaceId, out: &mut [u8]) -> Option<usize> {
         let si = space_id as usize;
         let long = space_id == SpaceId::Handshake;
@@ -179,7 +187,8 @@ impl Connection {
             (length_field, w.position())
         };
         let pn_offset = header_len - pn_len;
-        let payload_cap = out.len().checked_sub(header_len + TAG_LEN)?;
+        let alignment = self.payload_alignment(space_id);
+        let payload_cap = out.len().checked_sub(header_len + TAG_LEN)? / alignment * alignment;
         let mut frames = self.spaces[si].sent.take_frames();
         let probing = self.spaces[si].probes_owed > 0;
         let mut ack_eliciting = false;

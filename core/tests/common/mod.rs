@@ -333,6 +333,8 @@ pub struct BulkTransfer {
     recv_stream: Option<jetstream_core::StreamId>,
     pub done: bool,
     buf: Vec<u8>,
+    /// Reads so far; odd ones use `read_chunk`, even ones `read`.
+    reads: u64,
     /// Pattern bytes from `sent` onwards, generated once and written as flow control allows.
     out: Vec<u8>,
     out_pos: usize,
@@ -349,6 +351,7 @@ impl BulkTransfer {
             recv_stream: None,
             done: false,
             buf: vec![0; 256 << 10],
+            reads: 0,
             out: Vec::new(),
             out_pos: 0,
         }
@@ -384,14 +387,21 @@ impl BulkTransfer {
             self.recv_stream = conn.accept(jetstream_core::Dir::Uni);
         }
         let Some(id) = self.recv_stream else { return };
+        // Alternate the copying and the zero-copy read so every transfer checks both.
         loop {
-            match conn.read(id, &mut self.buf) {
-                Ok(Some(n)) => {
-                    for (k, b) in self.buf[..n].iter().enumerate() {
+            self.reads += 1;
+            let outcome = if self.reads % 2 == 0 {
+                conn.read(id, &mut self.buf).map(|n| n.map(|n| &self.buf[..n]))
+            } else {
+                conn.read_chunk(id, 256 << 10)
+            };
+            match outcome {
+                Ok(Some(data)) => {
+                    for (k, b) in data.iter().enumerate() {
                         let at = self.received + k as u64;
                         assert_eq!(*b, pattern_byte(at), "corrupted byte at offset {at}");
                     }
-                    self.received += n as u64;
+                    self.received += data.len() as u64;
                 }
                 Ok(None) => {
                     assert_eq!(self.received, self.total, "stream ended early");

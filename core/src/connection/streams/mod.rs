@@ -384,6 +384,34 @@ impl StreamsState {
 
     /// Reads into `out`: `Some(n)` bytes, `None` at the end of the stream.
     pub(crate) fn read(&mut self, id: StreamId, out: &mut [u8]) -> Result<Option<usize>, ReadError> {
+        self.consume(id, out.len(), |r| r.read(out))
+    }
+
+    /// Like [`Self::read`], but lends the bytes from the receive buffer instead of copying.
+    pub(crate) fn read_chunk(&mut self, id: StreamId, max: usize) -> Result<Option<&[u8]>, ReadError> {
+        let mut range = 0..0;
+        if self
+            .consume(id, max, |r| {
+                range = r.take_chunk(max);
+                range.len()
+            })?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        // `consume` only drops the stream when it returns `None`.
+        let r = self.streams.get(&id).and_then(|s| s.recv.as_ref()).ok_or(ReadError::ClosedStream)?;
+        Ok(Some(r.chunk(range)))
+    }
+
+    /// The bookkeeping around one read: reset and end-of-stream reporting, flow-control
+    /// credit for what `take` consumed (at most `want` bytes), and stream release.
+    fn consume(
+        &mut self,
+        id: StreamId,
+        want: usize,
+        take: impl FnOnce(&mut RecvStream) -> usize,
+    ) -> Result<Option<usize>, ReadError> {
         let stream = self.streams.get_mut(&id).ok_or(ReadError::ClosedStream)?;
         let r = stream.recv.as_mut().ok_or(ReadError::ClosedStream)?;
         if let Some(code) = r.reset_code {
@@ -393,8 +421,8 @@ impl StreamsState {
             self.update_connection_window();
             return Err(ReadError::Reset(code));
         }
-        let n = r.read(out);
-        if n == 0 && !out.is_empty() {
+        let n = take(r);
+        if n == 0 && want > 0 {
             if r.is_finished() {
                 stream.recv = None;
                 self.maybe_release(id);
@@ -402,11 +430,8 @@ impl StreamsState {
             }
             return Err(ReadError::Blocked);
         }
-        if let Some(max) = r.window_update() {
-            let _ = max;
-            if !self.pending.max_stream_data.contains(&id) {
-                self.pending.max_stream_data.push(id);
-            }
+        if r.window_update().is_some() && !self.pending.max_stream_data.contains(&id) {
+            self.pending.max_stream_data.push(id);
         }
         self.data_read += n as u64;
         self.update_connection_window();

@@ -42,6 +42,15 @@ impl Ring {
         self.head = (self.head + out.len()) % cap.max(1);
     }
 
+    /// Consumes up to `n` bytes at the head that lie contiguously in memory; returns where
+    /// they are in `data`.
+    fn take_contiguous(&mut self, n: usize) -> core::ops::Range<usize> {
+        let cap = self.data.len();
+        let range = self.head..self.head + n.min(cap - self.head);
+        self.head = range.end % cap.max(1);
+        range
+    }
+
     fn grow(&mut self, need: usize) {
         let new_cap = need.next_power_of_two().max(RING_MIN);
         let mut data = vec![0; new_cap];
@@ -163,6 +172,22 @@ impl RecvStream {
         n
     }
 
+    /// Consumes up to `max` readable bytes without copying them; returns their location for
+    /// [`Self::chunk`] (shorter than `max` where the ring wraps: the rest comes next call).
+    pub(crate) fn take_chunk(&mut self, max: usize) -> core::ops::Range<usize> {
+        let range = self.ring.take_contiguous((self.readable() as usize).min(max));
+        if !range.is_empty() {
+            self.read_offset += range.len() as u64;
+            self.received.remove_below(self.read_offset);
+        }
+        range
+    }
+
+    /// Bytes consumed by [`Self::take_chunk`]; valid until the stream next changes.
+    pub(crate) fn chunk(&self, range: core::ops::Range<usize>) -> &[u8] {
+        &self.ring.data[range]
+    }
+
     /// If the application has consumed enough, the larger limit to advertise.
     pub(crate) fn window_update(&mut self) -> Option<u64> {
         if self.final_size.is_some() || self.stopped || self.reset_code.is_some() {
@@ -192,6 +217,22 @@ mod tests {
         let n = s.read(&mut out);
         out.truncate(n);
         out
+    }
+
+    #[test]
+    fn chunks_borrow_the_ring_and_stop_at_its_wrap() {
+        let mut s = RecvStream::new(1 << 20);
+        s.ingest(0, &[1; 3000], false).unwrap();
+        let first = s.take_chunk(1000);
+        assert_eq!(s.chunk(first), &[1; 1000][..]);
+        s.read(&mut [0; 2000]);
+        // The ring is 4 KiB: bytes 3000..5000 wrap past its end, so they come in two chunks.
+        s.ingest(3000, &[2; 2000], false).unwrap();
+        let tail = s.take_chunk(usize::MAX);
+        assert_eq!(s.chunk(tail.clone()), &[2; 1096][..]);
+        let head = s.take_chunk(usize::MAX);
+        assert_eq!(s.chunk(head), &[2; 904][..]);
+        assert!(s.take_chunk(usize::MAX).is_empty());
     }
 
     #[test]
