@@ -158,7 +158,9 @@ impl Link {
         loop {
             let mut buf = pool.pop().expect("pool holds a turn's transmits");
             match endpoint.poll_transmit(now, &mut buf).expect("buffer holds a GSO batch") {
-                Some(t) => queue.push_back(InFlight { buf, size: t.size, segment_size: t.segment_size.unwrap_or(t.size) }),
+                Some(t) => {
+                    queue.push_back(InFlight { buf, size: t.size, segment_size: t.segment_size.unwrap_or(t.size) })
+                }
                 None => {
                     pool.push(buf);
                     return;

@@ -222,3 +222,15 @@ fn same_seeds_give_byte_identical_wire_traffic() {
     let c = recorded_run(19);
     assert!(a != c, "different seeds give different keys and traffic");
 }
+
+#[test]
+fn a_flow_control_limited_transfer_does_not_inflate_the_congestion_window() {
+    // A 256 KiB stream window over a 10 ms RTT caps the sender far below what the path
+    // (no loss, no rate limit) would allow; the window must stay near what is really used.
+    let window = 256 << 10;
+    let transport = TransportConfig { stream_receive_window: window, receive_window: window, ..Default::default() };
+    let mut pair = Pair::with_transport(15, transport);
+    let run = run_bulk(&mut pair, 32 * MIB, Duration::from_secs(600));
+    let stats = pair.client.connection(run.client).expect("conn").stats();
+    assert!(stats.cwnd <= 4 * window, "cwnd {} grew past 4x the {window}-byte flow-control window", stats.cwnd);
+}
