@@ -5,7 +5,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use jetstream_core::bench_support::{AckFixture, PacketProtection};
 use jetstream_core::{
     CipherSuite, ClientConfig, CryptoBackend, Dir, Endpoint, EndpointConfig, Event, Instant, ReadError, RecvMeta,
-    ServerConfig, StaticKeypair, Transmit, TransportConfig, WriteError,
+    ServerConfig, StaticKeypair, TransportConfig, WriteError,
 };
 use std::collections::VecDeque;
 use std::hint::black_box;
