@@ -36,9 +36,10 @@ pub trait Controller: Send + fmt::Debug {
 
     /// A packet of `bytes`, sent at `sent`, was newly acknowledged at `now`.
     ///
-    /// `app_limited` is true when the sender was not using its whole window when the packet was
-    /// sent (too little data, or flow control): such ACKs say nothing about spare path capacity,
-    /// so the window must not grow on them (RFC 9002 §7.8). `rtt` already includes the sample
+    /// `app_limited` is true when the window was under-used: the packet left with nothing more
+    /// queued, or less than half the window was in flight when its ACK arrived (too little
+    /// data, or flow control). Such ACKs say nothing about spare path capacity, so the window
+    /// must not grow on them (RFC 9002 §7.8, RFC 7661). `rtt` already includes the sample
     /// taken from this ACK, if any.
     fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &RttEstimator);
 

@@ -47,6 +47,11 @@ impl Connection {
         }
         let mut newly_eliciting = false;
         let mut acked_run = AckedRun::default();
+        // An under-used window (RFC 9002 §7.8; validated as in RFC 7661, which asks for at
+        // least half the window in use): when less than half of it was in flight as this ACK
+        // arrived, flow control or the application held the sender back, and growing the
+        // window on it would inflate it without bound in a receiver-limited transfer.
+        let window_underused = self.bytes_in_flight < self.cc.window() / 2;
         for range in ack.ranges() {
             let Some(first) = self.spaces[si].sent.first_outstanding() else { break };
             let end = range.end.min(self.spaces[si].next_pn);
@@ -54,7 +59,7 @@ impl Connection {
             while pn < end {
                 if let Some(p) = self.spaces[si].sent.remove(pn) {
                     newly_eliciting |= p.ack_eliciting;
-                    self.on_packet_acked(now, space_id, p, &mut acked_run);
+                    self.on_packet_acked(now, space_id, p, window_underused, &mut acked_run);
                 }
                 pn += 1;
             }
@@ -70,10 +75,17 @@ impl Connection {
         Ok(())
     }
 
-    fn on_packet_acked(&mut self, now: Instant, space_id: SpaceId, p: SentPacket, acked_run: &mut AckedRun) {
+    fn on_packet_acked(
+        &mut self,
+        now: Instant,
+        space_id: SpaceId,
+        p: SentPacket,
+        window_underused: bool,
+        acked_run: &mut AckedRun,
+    ) {
         if p.in_flight {
             self.bytes_in_flight -= u64::from(p.size);
-            self.cc.on_ack(now, p.time_sent, u64::from(p.size), p.app_limited, &self.rtt);
+            self.cc.on_ack(now, p.time_sent, u64::from(p.size), p.app_limited || window_underused, &self.rtt);
         }
         let frames = &p.frames;
         if let Some((offset, len)) = frames.crypto {

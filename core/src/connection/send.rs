@@ -298,12 +298,7 @@ impl Connection {
             space.probes_owed -= 1;
         }
         let in_flight = ack_eliciting || (long && self.side == Side::Client);
-        // Under-used window (RFC 9002 §7.8, validated as in RFC 7661): nothing more to send,
-        // or less than half the window in flight because flow control or the application
-        // holds the sender back. ACKs of such packets must not grow the window, or a
-        // receiver-limited transfer would inflate it without bound.
-        let app_limited = !self.streams.as_ref().is_some_and(|s| s.has_pending_data())
-            || self.bytes_in_flight + (size as u64) < self.cc.window() / 2;
+        let app_limited = !self.streams.as_ref().is_some_and(|s| s.has_pending_data());
         space
             .sent
             .push(pn, SentPacket { time_sent: now, size: size as u16, ack_eliciting, in_flight, app_limited, frames });
