@@ -234,3 +234,23 @@ fn a_flow_control_limited_transfer_does_not_inflate_the_congestion_window() {
     let stats = pair.client.connection(run.client).expect("conn").stats();
     assert!(stats.cwnd <= 4 * window, "cwnd {} grew past 4x the {window}-byte flow-control window", stats.cwnd);
 }
+
+#[test]
+fn the_largest_datagram_fits_with_either_cipher_suite() {
+    for prefer_aes in [false, true] {
+        let mut pair = Pair::with_transport(16, TransportConfig { prefer_aes, ..Default::default() });
+        let (c, s) = pair.handshake();
+        let conn = pair.client.connection(c).expect("conn");
+        let max = conn.max_datagram_size().expect("enabled");
+        let payload = Bytes::from(vec![0xa5; max]);
+        conn.send_datagram(payload.clone()).expect("the advertised maximum is accepted");
+        let too_big = Bytes::from(vec![0; max + 1]);
+        assert!(conn.send_datagram(too_big).is_err(), "one byte more is refused");
+        let mut got = None;
+        pair.run_until(Duration::from_secs(1), |p| {
+            got = p.server.connection(s).and_then(|c| c.recv_datagram());
+            got.is_some()
+        });
+        assert_eq!(got, Some(payload), "prefer_aes = {prefer_aes}: the largest datagram arrives");
+    }
+}

@@ -472,10 +472,12 @@ impl Connection {
         if peer_max == 0 {
             return None;
         }
-        // Short header (1 + cid + 4-byte pn), frame type, length field, AEAD tag. The length
-        // field takes 2 bytes below 16384 and 4 above (variable-length integer).
-        let fixed = 1 + packet::LOCAL_CID_LEN + 4 + 1 + 16;
-        let room = usize::from(self.mtu).saturating_sub(fixed);
+        // The largest payload of a short-header packet with a 4-byte packet number, rounded
+        // as full packets of this suite are, less the frame type and the length field (a
+        // variable-length integer: 2 bytes below 16384, else 4).
+        let alignment = self.payload_alignment(SpaceId::Data);
+        let payload = usize::from(self.mtu).saturating_sub(1 + packet::LOCAL_CID_LEN + 4 + 16) / alignment * alignment;
+        let room = payload.saturating_sub(1);
         let by_mtu = if room - room.min(2) < 1 << 14 { room.saturating_sub(2) } else { room.saturating_sub(4) };
         let by_peer = usize::try_from(peer_max).unwrap_or(usize::MAX).saturating_sub(1 + 4);
         Some(by_mtu.min(by_peer))
@@ -550,7 +552,9 @@ impl Connection {
         self.streams.as_mut().ok_or(ReadError::ConnectionClosed)?.read_chunk(id, max)
     }
 
-    /// Asks the peer to stop sending on a stream; what it sends is discarded.
+    /// Asks the peer to stop sending on a stream; what it sends is discarded, unread data is
+    /// given back to flow control, and reads of the stream fail with
+    /// [`ReadError::ClosedStream`] from now on.
     pub fn stop(&mut self, id: StreamId, error_code: u64) -> Result<(), ReadError> {
         if self.state != State::Established {
             return Err(ReadError::ConnectionClosed);

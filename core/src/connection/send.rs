@@ -150,14 +150,14 @@ impl Connection {
         true
     }
 
-    /// Builds one packet of `space_id` into `out` (whose length is the packet size limit).
-    /// Returns its size, or `None` when there is nothing to send.
     /// What full packets' payload lengths are rounded down to in `space_id` (see
     /// [`crate::CipherSuite::payload_alignment`]).
-    fn payload_alignment(&self, space_id: SpaceId) -> usize {
+    pub(super) fn payload_alignment(&self, space_id: SpaceId) -> usize {
         self.spaces[space_id as usize].keys.as_ref().map_or(1, |k| k.local.packet.suite().payload_alignment())
     }
 
+    /// Builds one packet of `space_id` into `out` (whose length is the packet size limit).
+    /// Returns its size, or `None` when there is nothing to send.
     fn build_packet(&mut self, now: Instant, space_id: SpaceId, out: &mut [u8]) -> Option<usize> {
         let si = space_id as usize;
         let long = space_id == SpaceId::Handshake;

@@ -413,7 +413,8 @@ impl StreamsState {
         take: impl FnOnce(&mut RecvStream) -> usize,
     ) -> Result<Option<usize>, ReadError> {
         let stream = self.streams.get_mut(&id).ok_or(ReadError::ClosedStream)?;
-        let r = stream.recv.as_mut().ok_or(ReadError::ClosedStream)?;
+        // A stopped receive half is closed to the application (its data was credited back).
+        let r = stream.recv.as_mut().filter(|r| !r.stopped).ok_or(ReadError::ClosedStream)?;
         if let Some(code) = r.reset_code {
             self.data_read += r.unread();
             stream.recv = None;
@@ -438,7 +439,8 @@ impl StreamsState {
         Ok(Some(n))
     }
 
-    /// Asks the peer to stop sending on `id`; unread and future data is discarded.
+    /// Asks the peer to stop sending on `id`; unread and future data is discarded and the
+    /// receive half is closed to the application.
     pub(crate) fn stop(&mut self, id: StreamId, code: u64) -> Result<(), ReadError> {
         let r = self.streams.get_mut(&id).and_then(|s| s.recv.as_mut()).ok_or(ReadError::ClosedStream)?;
         if !r.stopped {
@@ -448,8 +450,20 @@ impl StreamsState {
             }
             self.data_read += r.unread();
             self.update_connection_window();
+            self.release_stopped_if_complete(id);
         }
         Ok(())
+    }
+
+    /// Drops a stopped receive half once its final size is known. Everything up to the final
+    /// size has then been charged and credited back (the highest offset received equals it),
+    /// so nothing the peer still sends can change the accounts.
+    fn release_stopped_if_complete(&mut self, id: StreamId) {
+        let Some(stream) = self.streams.get_mut(&id) else { return };
+        if stream.recv.as_ref().is_some_and(|r| r.stopped && r.final_size.is_some()) {
+            stream.recv = None;
+            self.maybe_release(id);
+        }
     }
 
     fn update_connection_window(&mut self) {
@@ -515,6 +529,7 @@ impl StreamsState {
             // Stopped streams still consume flow control; hand the credit straight back.
             self.data_read += newly;
             self.update_connection_window();
+            self.release_stopped_if_complete(f.id);
         } else if readable && !was_readable {
             self.events.push_back(StreamEvent::Readable { id: f.id });
         }
@@ -525,12 +540,18 @@ impl StreamsState {
         let Some(stream) = self.remote_stream(id, true)? else { return Ok(()) };
         let Some(r) = stream.recv.as_mut() else { return Ok(()) };
         let first = r.reset_code.is_none();
+        let stopped = r.stopped;
         let newly = r.reset(code, final_size)?;
         self.data_received += newly;
         if self.data_received > self.local_max_data {
             return Err((TransportErrorCode::FLOW_CONTROL_ERROR, "reset final size beyond connection window"));
         }
-        if first {
+        if stopped {
+            // Nobody will read the reset: credit the bytes it declared and let the stream go.
+            self.data_read += newly;
+            self.update_connection_window();
+            self.release_stopped_if_complete(id);
+        } else if first {
             self.events.push_back(StreamEvent::Readable { id });
         }
         Ok(())

@@ -163,3 +163,54 @@ fn stop_sending_resets_our_stream_and_reports_the_code() {
     assert_eq!(s.pending.reset_stream, vec![(id, 42)]);
     assert_eq!(s.write(id, b"more"), Err(WriteError::Stopped(42)));
 }
+
+/// A stream the peer opened (client side here, so server-initiated unidirectional).
+fn peer_uni(s: &mut StreamsState, index: u64, offset: u64, data: &[u8], fin: bool) -> StreamId {
+    let id = StreamId::new(Side::Server, Dir::Uni, index);
+    s.on_stream_frame(&StreamFrame { id, offset, data, fin }).expect("accepted");
+    id
+}
+
+#[test]
+fn stop_credits_unread_data_once_and_closes_the_receive_half() {
+    let mut s = state();
+    let id = peer_uni(&mut s, 0, 0, &[1; 600], false);
+    s.stop(id, 7).expect("stop");
+    assert_eq!(s.pending.stop_sending, vec![(id, 7)]);
+    assert_eq!(s.data_read, 600, "the unread bytes are credited back");
+    assert_eq!(s.read(id, &mut [0; 100]), Err(ReadError::ClosedStream));
+    assert_eq!(s.read_chunk(id, 100), Err(ReadError::ClosedStream));
+    assert_eq!(s.data_read, 600, "and only once");
+    // Data still in flight is charged and credited straight back; the FIN ends the stream.
+    peer_uni(&mut s, 0, 600, &[1; 100], true);
+    assert_eq!((s.data_received, s.data_read), (700, 700));
+    assert!(!s.streams.contains_key(&id), "released once the final size is known");
+    assert!(s.pending.max_streams_uni, "its stream credit goes back to the peer");
+}
+
+#[test]
+fn a_stopped_stream_with_gaps_is_released_when_its_final_size_is_known() {
+    let mut s = state();
+    // Bytes 100..200 with the FIN arrive, 0..100 are still missing when the application stops.
+    let id = peer_uni(&mut s, 0, 100, &[2; 100], true);
+    s.stop(id, 9).expect("stop");
+    assert!(s.pending.stop_sending.is_empty(), "the peer already sent everything");
+    assert_eq!(s.data_read, 200, "the gap counts too: the final size is what the peer was charged");
+    assert!(!s.streams.contains_key(&id));
+    assert!(s.pending.max_streams_uni);
+    // A late retransmission of the gap is ignored without disturbing the accounts.
+    s.on_stream_frame(&StreamFrame { id, offset: 0, data: &[2; 100], fin: false }).expect("ignored");
+    assert_eq!((s.data_received, s.data_read), (200, 200));
+}
+
+#[test]
+fn a_reset_of_a_stopped_stream_is_credited_and_releases_it() {
+    let mut s = state();
+    let id = peer_uni(&mut s, 0, 0, &[3; 50], false);
+    s.stop(id, 1).expect("stop");
+    s.events.clear();
+    s.on_reset_stream(id, 5, 400).expect("reset");
+    assert_eq!((s.data_received, s.data_read), (400, 400));
+    assert!(!s.streams.contains_key(&id));
+    assert!(s.events.is_empty(), "nothing to read, so no Readable event: {:?}", s.events);
+}
