@@ -16,6 +16,12 @@ fn client_failure(pair: &Pair) -> Option<ConnectionError> {
     })
 }
 
+/// Runs the pair until the client reports a failed handshake (or `limit` passes); returns it.
+fn await_client_failure(pair: &mut Pair, limit: Duration) -> Option<ConnectionError> {
+    pair.run_until(limit, |p| client_failure(p).is_some());
+    client_failure(pair)
+}
+
 #[test]
 fn handshake_succeeds_and_both_sides_agree() {
     let mut pair = Pair::new(1);
@@ -46,8 +52,7 @@ fn wrong_server_key_fails_on_client_and_leaves_no_server_state() {
     let mut pair = Pair::new(3);
     let wrong = StaticKeypair::from_secret_bytes([0x99; 32]).public_key();
     let c = pair.connect_with(ClientConfig::new(wrong));
-    pair.run_until(Duration::from_secs(60), |p| client_failure(p).is_some());
-    let err = client_failure(&pair).expect("typed failure event");
+    let err = await_client_failure(&mut pair, Duration::from_secs(60)).expect("typed failure event");
     assert_eq!(
         err,
         ConnectionError::ConnectionClosed { code: TransportErrorCode::HANDSHAKE_FAILED, reason: String::new() }
@@ -68,8 +73,7 @@ fn unknown_client_key_is_refused_with_a_typed_error() {
     let mut cfg = pair.client_config();
     cfg.client_key = Some(stranger);
     pair.connect_with(cfg);
-    pair.run_until(Duration::from_secs(10), |p| client_failure(p).is_some());
-    let err = client_failure(&pair).expect("failure");
+    let err = await_client_failure(&mut pair, Duration::from_secs(10)).expect("failure");
     assert!(
         matches!(err, ConnectionError::ConnectionClosed { code: TransportErrorCode::CLIENT_NOT_AUTHORIZED, .. }),
         "{err:?}"
@@ -93,9 +97,8 @@ fn anonymous_client_is_refused_when_an_allow_list_is_set() {
     sc.allowed_clients = Some(BTreeSet::from([StaticKeypair::from_secret_bytes([0x11; 32]).public_key()]));
     let mut pair = Pair::with_configs(5, sc, EndpointConfig::new([3; 32]));
     pair.connect();
-    pair.run_until(Duration::from_secs(10), |p| client_failure(p).is_some());
     assert!(matches!(
-        client_failure(&pair),
+        await_client_failure(&mut pair, Duration::from_secs(10)),
         Some(ConnectionError::ConnectionClosed { code: TransportErrorCode::CLIENT_NOT_AUTHORIZED, .. })
     ));
 }
@@ -106,9 +109,8 @@ fn accept_policy_can_refuse_connections() {
     sc.accept_policy = Some(Box::new(|info| info.remote.port() != 50000));
     let mut pair = Pair::with_configs(6, sc, EndpointConfig::new([3; 32]));
     pair.connect();
-    pair.run_until(Duration::from_secs(10), |p| client_failure(p).is_some());
     assert!(matches!(
-        client_failure(&pair),
+        await_client_failure(&mut pair, Duration::from_secs(10)),
         Some(ConnectionError::ConnectionClosed { code: TransportErrorCode::CONNECTION_REFUSED, .. })
     ));
     pair.run_until(Duration::from_secs(1), |_| false);
@@ -158,8 +160,10 @@ fn version_mismatch_fails_with_typed_error_and_no_server_state() {
         true
     }));
     pair.connect();
-    pair.run_until(Duration::from_secs(10), |p| client_failure(p).is_some());
-    assert_eq!(client_failure(&pair), Some(ConnectionError::VersionMismatch(0x0bad_0002)));
+    assert_eq!(
+        await_client_failure(&mut pair, Duration::from_secs(10)),
+        Some(ConnectionError::VersionMismatch(0x0bad_0002))
+    );
     assert_eq!(pair.server.connection_count(), 0);
     assert!(pair.server.stats().dropped.unsupported_version >= 1);
 }
@@ -180,8 +184,7 @@ fn unresponsive_server_times_out_the_handshake() {
     let mut pair = Pair::new(11);
     pair.c2s.loss = 1.0;
     pair.connect();
-    pair.run_until(Duration::from_secs(120), |p| client_failure(p).is_some());
-    assert_eq!(client_failure(&pair), Some(ConnectionError::TimedOut));
+    assert_eq!(await_client_failure(&mut pair, Duration::from_secs(120)), Some(ConnectionError::TimedOut));
 }
 
 #[test]
