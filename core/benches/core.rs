@@ -116,6 +116,8 @@ struct Link {
     now: Instant,
     /// Wall time spent inside server calls.
     server_time: Duration,
+    /// Client settings, built once (with the pinned server key) as an application would.
+    client_config: ClientConfig,
 }
 
 /// One transmit on its way: the buffer it was written into, its length and segment size.
@@ -129,6 +131,8 @@ impl Link {
     /// `pool_size` transmit buffers must cover one turn's worth of transmits in both directions.
     fn new(seed: u8, transport: TransportConfig, pool_size: usize) -> Self {
         let key = StaticKeypair::from_secret_bytes([9; 32]);
+        let mut client_config = ClientConfig::new(key.public_key());
+        client_config.transport = Arc::new(transport.clone());
         let mut sc = ServerConfig::new(key);
         sc.transport = Arc::new(transport);
         // Up to 10 segments per transmit, as the socket adapters use with GSO.
@@ -143,13 +147,8 @@ impl Link {
             to_client: VecDeque::new(),
             now: Instant::from_millis(1),
             server_time: Duration::ZERO,
+            client_config,
         }
-    }
-
-    fn client_config(&self, transport: TransportConfig) -> ClientConfig {
-        let mut cc = ClientConfig::new(StaticKeypair::from_secret_bytes([9; 32]).public_key());
-        cc.transport = Arc::new(transport);
-        cc
     }
 
     /// Drains `endpoint`'s transmits into pooled buffers queued for the other side: like a
@@ -202,7 +201,7 @@ impl Link {
 }
 
 fn handshake(link: &mut Link) -> (jetstream_core::ConnectionHandle, jetstream_core::ConnectionHandle) {
-    let cfg = link.client_config(TransportConfig::default());
+    let cfg = link.client_config.clone();
     let c = link.client.connect(link.now, cfg, link.server_addr).expect("connect");
     let (mut client_ok, mut server) = (false, None);
     for _ in 0..100 {
@@ -263,8 +262,8 @@ fn bench_bulk(c: &mut Criterion) {
     g.sample_size(10);
     for (prefer_aes, name) in [(false, "chacha20poly1305"), (true, "aes256gcm")] {
         let transport = TransportConfig { prefer_aes, ..Default::default() };
-        let mut link = Link::new(7, transport.clone(), 256);
-        let cfg = link.client_config(transport);
+        let mut link = Link::new(7, transport, 256);
+        let cfg = link.client_config.clone();
         let ch = link.client.connect(link.now, cfg, link.server_addr).expect("connect");
         let mut server_conn = None;
         while server_conn.is_none() {

@@ -363,7 +363,7 @@ impl Connection {
         rng.fill_bytes(&mut kem);
         let (hs, hello) = ClientHandshake::start(
             transport.crypto_backend,
-            &config.server_key,
+            config.server(),
             config.client_key.as_ref(),
             &params,
             eph,

@@ -29,7 +29,7 @@
 //! can be pinned by known-answer tests.
 
 use super::aead::{CipherSuite, CryptoBackend, CryptoError};
-use super::keys::{PublicKey, StaticKeypair};
+use super::keys::{PeerKey, PublicKey, StaticKeypair};
 use super::symmetric::{SymmetricState, TAG_LEN};
 use crate::coding::{Reader, UnexpectedEnd, Writer};
 use crate::transport_params::{TransportParameterError, TransportParameters};
@@ -160,15 +160,16 @@ impl ClientHandshake {
     /// Builds the ClientHello. `ephemeral_seed` and `kem_seed` must come from a CSPRNG.
     pub(crate) fn start(
         backend: CryptoBackend,
-        server: &PublicKey,
+        server: &PeerKey,
         client_static: Option<&StaticKeypair>,
         params: &TransportParameters,
         ephemeral_seed: [u8; 32],
         kem_seed: [u8; 64],
     ) -> Result<(Self, Vec<u8>), HandshakeError> {
         let mut sym = SymmetricState::new(backend);
-        sym.mix_hash(server.as_bytes());
-        let ephemeral = StaticKeypair::from_secret_bytes(ephemeral_seed);
+        sym.mix_hash(server.public_key().as_bytes());
+        let (ephemeral, es) =
+            StaticKeypair::generate_and_agree(ephemeral_seed, &[server]).ok_or(HandshakeError::InvalidPeerKey)?;
         let kem = Box::new(mlkem768::generate_key_pair(kem_seed));
 
         let mut msg = Vec::with_capacity(CLIENT_HELLO_MAX_LEN);
@@ -179,7 +180,7 @@ impl ClientHandshake {
         sym.mix_hash(e_pub.as_bytes());
         msg.extend_from_slice(kem.pk());
         sym.mix_hash(kem.pk());
-        sym.mix_key(&ephemeral.diffie_hellman(server).ok_or(HandshakeError::InvalidPeerKey)?);
+        sym.mix_key(&es[0]);
 
         if let Some(s) = client_static {
             let mut field = [0u8; X25519_LEN + TAG_LEN];
@@ -200,10 +201,10 @@ impl ClientHandshake {
         if r.u8()? != SERVER_HELLO {
             return Err(HandshakeError::Malformed);
         }
-        let e_s = PublicKey(r.array()?);
+        let e_s = PeerKey::new(PublicKey(r.array()?));
         let ct: [u8; MLKEM_CT_LEN] = r.array()?;
 
-        self.sym.mix_hash(e_s.as_bytes());
+        self.sym.mix_hash(e_s.public_key().as_bytes());
         self.sym.mix_key(&self.ephemeral.diffie_hellman(&e_s).ok_or(HandshakeError::InvalidPeerKey)?);
         if let Some(s) = &self.client_static {
             self.sym.mix_key(&s.diffie_hellman(&e_s).ok_or(HandshakeError::InvalidPeerKey)?);
@@ -234,8 +235,8 @@ fn length_prefixed_field(buf: &mut [u8]) -> Result<&mut [u8], HandshakeError> {
 /// Server side, after reading a ClientHello and before answering it.
 pub(crate) struct ServerHandshake {
     sym: SymmetricState,
-    client_ephemeral: PublicKey,
-    client_static: Option<PublicKey>,
+    client_ephemeral: PeerKey,
+    client_static: Option<PeerKey>,
     kem_ek: Box<mlkem768::MlKem768PublicKey>,
 }
 
@@ -265,16 +266,16 @@ impl ServerHandshake {
         if flags & !FLAG_CLIENT_STATIC != 0 {
             return Err(HandshakeError::Malformed);
         }
-        let e_c = PublicKey(r.array()?);
+        let e_c = PeerKey::new(PublicKey(r.array()?));
         let ek: [u8; MLKEM_EK_LEN] = r.array()?;
-        sym.mix_hash(e_c.as_bytes());
+        sym.mix_hash(e_c.public_key().as_bytes());
         sym.mix_hash(&ek);
         sym.mix_key(&server.diffie_hellman(&e_c).ok_or(HandshakeError::InvalidPeerKey)?);
 
         let (client_static, rest) = if flags & FLAG_CLIENT_STATIC != 0 {
             let (field, rest) = rest.split_at_mut_checked(X25519_LEN + TAG_LEN).ok_or(HandshakeError::Malformed)?;
             let plain = sym.decrypt_and_hash(field)?;
-            let key = PublicKey(plain.try_into().map_err(|_| HandshakeError::Malformed)?);
+            let key = PeerKey::new(PublicKey(plain.try_into().map_err(|_| HandshakeError::Malformed)?));
             sym.mix_key(&server.diffie_hellman(&key).ok_or(HandshakeError::InvalidPeerKey)?);
             (Some(key), rest)
         } else {
@@ -291,7 +292,7 @@ impl ServerHandshake {
 
     /// The client's authenticated static key, if it sent one.
     pub(crate) fn client_key(&self) -> Option<PublicKey> {
-        self.client_static
+        self.client_static.map(|k| k.public_key())
     }
 
     /// Builds the ServerHello. `ephemeral_seed` and `encaps_seed` must come from a CSPRNG.
@@ -301,17 +302,18 @@ impl ServerHandshake {
         ephemeral_seed: [u8; 32],
         encaps_seed: [u8; 32],
     ) -> Result<(Vec<u8>, SessionSecrets), HandshakeError> {
-        let ephemeral = StaticKeypair::from_secret_bytes(ephemeral_seed);
+        // `ee`, then `se` when the client authenticated: one batch with the key pair itself.
+        let mut peers = vec![&self.client_ephemeral];
+        peers.extend(self.client_static.as_ref());
+        let (ephemeral, shared) =
+            StaticKeypair::generate_and_agree(ephemeral_seed, &peers).ok_or(HandshakeError::InvalidPeerKey)?;
         let mut msg =
             Vec::with_capacity(1 + X25519_LEN + MLKEM_CT_LEN + 2 + TransportParameters::MAX_ENCODED_LEN + TAG_LEN);
         msg.push(SERVER_HELLO);
         let e_pub = ephemeral.public_key();
         msg.extend_from_slice(e_pub.as_bytes());
         self.sym.mix_hash(e_pub.as_bytes());
-        self.sym.mix_key(&ephemeral.diffie_hellman(&self.client_ephemeral).ok_or(HandshakeError::InvalidPeerKey)?);
-        if let Some(s) = &self.client_static {
-            self.sym.mix_key(&ephemeral.diffie_hellman(s).ok_or(HandshakeError::InvalidPeerKey)?);
-        }
+        shared.iter().for_each(|k| self.sym.mix_key(k));
         let (ct, shared) = mlkem768::encapsulate(&self.kem_ek, encaps_seed);
         msg.extend_from_slice(ct.as_slice());
         self.sym.mix_hash(ct.as_slice());

@@ -39,7 +39,7 @@ fn run(
     client_static: Option<&StaticKeypair>,
 ) -> Result<Run, HandshakeError> {
     let (client, client_hello) =
-        ClientHandshake::start(backend(), pinned, client_static, &params(1), [0x11; 32], [0x22; 64])?;
+        ClientHandshake::start(backend(), &PeerKey::new(*pinned), client_static, &params(1), [0x11; 32], [0x22; 64])?;
     let mut ch = client_hello.clone();
     let (server, client_params) = ServerHandshake::read_client_hello(backend(), server_static, &mut ch)?;
     assert_eq!(client_params, params(1));
@@ -105,7 +105,8 @@ fn client_static_key_is_authenticated_to_the_server() {
 fn wrong_pinned_server_key_fails_at_the_server() {
     let s = server_key();
     let other = StaticKeypair::from_secret_bytes([0x77; 32]).public_key();
-    let (_, mut hello) = ClientHandshake::start(backend(), &other, None, &params(1), [1; 32], [2; 64]).expect("start");
+    let (_, mut hello) =
+        ClientHandshake::start(backend(), &PeerKey::new(other), None, &params(1), [1; 32], [2; 64]).expect("start");
     let err = ServerHandshake::read_client_hello(backend(), &s, &mut hello).unwrap_err();
     assert_eq!(err, HandshakeError::AuthenticationFailed);
 }
@@ -115,7 +116,8 @@ fn any_tampered_byte_of_either_message_is_detected() {
     let s = server_key();
     let c = StaticKeypair::from_secret_bytes([0x66; 32]);
     let (_, hello) =
-        ClientHandshake::start(backend(), &s.public_key(), Some(&c), &params(1), [1; 32], [2; 64]).expect("start");
+        ClientHandshake::start(backend(), &PeerKey::new(s.public_key()), Some(&c), &params(1), [1; 32], [2; 64])
+            .expect("start");
     // Every byte of the ClientHello is bound: flipping it fails at the server. (ML-KEM key
     // bytes are sampled in steps to keep the test quick; the transcript covers them all.)
     let positions: Vec<usize> = (0..hello.len()).filter(|i| *i < 40 || *i > 1200 || i % 97 == 0).collect();
@@ -126,7 +128,8 @@ fn any_tampered_byte_of_either_message_is_detected() {
     }
     for i in (0..900).step_by(7).chain(1100..1200) {
         let (client, hello) =
-            ClientHandshake::start(backend(), &s.public_key(), None, &params(1), [1; 32], [2; 64]).expect("start");
+            ClientHandshake::start(backend(), &PeerKey::new(s.public_key()), None, &params(1), [1; 32], [2; 64])
+                .expect("start");
         let mut ch = hello.clone();
         let (server, _) = ServerHandshake::read_client_hello(backend(), &s, &mut ch).expect("read");
         let (mut sh, _) = server.write_server_hello(&params(2), [3; 32], [4; 32]).expect("write");
@@ -142,7 +145,8 @@ fn any_tampered_byte_of_either_message_is_detected() {
 fn truncated_and_garbage_messages_are_errors_not_panics() {
     let s = server_key();
     let (client, hello) =
-        ClientHandshake::start(backend(), &s.public_key(), None, &params(1), [1; 32], [2; 64]).expect("start");
+        ClientHandshake::start(backend(), &PeerKey::new(s.public_key()), None, &params(1), [1; 32], [2; 64])
+            .expect("start");
     for len in [0, 1, 2, 33, 1217, 1218, hello.len() - 1] {
         let mut cut = hello[..len].to_vec();
         assert!(ServerHandshake::read_client_hello(backend(), &s, &mut cut).is_err(), "len {len}");
@@ -160,7 +164,8 @@ fn truncated_and_garbage_messages_are_errors_not_panics() {
 fn low_order_ephemeral_key_is_refused() {
     let s = server_key();
     let (_, mut hello) =
-        ClientHandshake::start(backend(), &s.public_key(), None, &params(1), [1; 32], [2; 64]).expect("start");
+        ClientHandshake::start(backend(), &PeerKey::new(s.public_key()), None, &params(1), [1; 32], [2; 64])
+            .expect("start");
     hello[2..34].fill(0);
     assert_eq!(
         ServerHandshake::read_client_hello(backend(), &s, &mut hello).unwrap_err(),

@@ -4,6 +4,7 @@ use super::aead::{CipherSuite, CryptoBackend, CryptoError, HeaderKey, PacketKey}
 use crate::packet::ConnectionId;
 use core::fmt;
 use core::str::FromStr;
+use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -88,30 +89,97 @@ impl StaticKeypair {
         self.secret.to_bytes()
     }
 
-    /// X25519 with a peer's public key; `None` for a low-order point (an all-zero result),
-    /// which would let an attacker force a known shared secret.
-    pub(crate) fn diffie_hellman(&self, peer: &PublicKey) -> Option<[u8; 32]> {
-        let shared = x25519(self.secret.to_bytes(), peer.0);
-        // Fold without early exit, so the time taken says nothing about the secret's bytes.
-        let contributory = shared.iter().fold(0u8, |acc, b| acc | b) != 0;
-        contributory.then_some(shared)
+    /// X25519 with a peer's key; `None` for a low-order point (an all-zero result), which
+    /// would let an attacker force a known shared secret.
+    pub(crate) fn diffie_hellman(&self, peer: &PeerKey) -> Option<[u8; 32]> {
+        let shared = x25519_batch(self.secret.to_bytes(), &[Some(peer)])[0];
+        contributory(&shared).then_some(shared)
+    }
+
+    /// A key pair from fresh `secret` bytes together with its shared secrets with each of
+    /// `peers`, the way a handshake uses an ephemeral key: all results share one field
+    /// inversion. `None` if any peer key is low-order.
+    pub(crate) fn generate_and_agree(secret: [u8; 32], peers: &[&PeerKey]) -> Option<(Self, Vec<[u8; 32]>)> {
+        let mut ops = Vec::with_capacity(1 + peers.len());
+        ops.push(None);
+        ops.extend(peers.iter().map(|&p| Some(p)));
+        let mut results = x25519_batch(secret, &ops);
+        let shared = results.split_off(1);
+        // Bitwise `&` rather than `all`: no early exit that would time the secrets' bytes.
+        let all_contributory = shared.iter().fold(true, |ok, s| ok & contributory(s));
+        let keypair = StaticKeypair { secret: x25519_dalek::StaticSecret::from(secret), public: PublicKey(results[0]) };
+        all_contributory.then_some((keypair, shared))
+    }
+}
+
+/// Whether an X25519 result is non-zero, folded without early exit so the time taken says
+/// nothing about the secret's bytes.
+fn contributory(shared: &[u8; 32]) -> bool {
+    shared.iter().fold(0u8, |acc, b| acc | b) != 0
+}
+
+/// A peer's X25519 public key, lifted to the birational Edwards curve once so that several
+/// shared secrets with it (a handshake computes two with the client's ephemeral key) pay for
+/// the lift once.
+#[derive(Clone, Copy)]
+pub(crate) struct PeerKey {
+    key: PublicKey,
+    /// `None` when the key lies on the quadratic twist (never an honest key).
+    edwards: Option<EdwardsPoint>,
+}
+
+impl PeerKey {
+    pub(crate) fn new(key: PublicKey) -> Self {
+        // The u-coordinate of [k]P and [k](-P) agree, so either sign of the lifted point works.
+        PeerKey { key, edwards: MontgomeryPoint(key.0).to_edwards(0) }
+    }
+
+    pub(crate) fn public_key(&self) -> PublicKey {
+        self.key
+    }
+}
+
+impl fmt::Debug for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PeerKey").field(&self.key).finish()
     }
 }
 
 /// X25519 (RFC 7748) of `scalar` and the u-coordinate `u`, bit-for-bit.
-///
-/// Every honestly generated public key lies on the curve itself, and for those the result is
-/// computed on the birational Edwards curve, where curve25519-dalek's constant-time
-/// variable-base multiplication uses AVX2 when the CPU has it: measured 33 µs against the
-/// Montgomery ladder's 52 µs on this project's machine, and a handshake does two per side.
-/// Inputs on the quadratic twist (never an honest key) take the ladder, so the function
-/// matches RFC 7748 on every input; which path ran depends only on the public input.
 pub(crate) fn x25519(scalar: [u8; 32], u: [u8; 32]) -> [u8; 32] {
-    // The u-coordinate of [k]P and [k](-P) agree, so either sign of the lifted point works.
-    match MontgomeryPoint(u).to_edwards(0) {
-        Some(point) => point.mul_clamped(scalar).to_montgomery().to_bytes(),
-        None => x25519_dalek::x25519(scalar, u),
+    x25519_batch(scalar, &[Some(&PeerKey::new(PublicKey(u)))])[0]
+}
+
+/// X25519 of `scalar` with each of `peers` (`None`: the base point, giving the public key),
+/// bit-for-bit as RFC 7748 defines it.
+///
+/// Every honestly generated public key lies on the curve itself, and for those the product is
+/// computed on the birational Edwards curve, where curve25519-dalek's constant-time
+/// variable-base multiplication is vectorised (AVX2, or AVX-512 IFMA when built with the
+/// workspace's `curve25519_dalek_backend` setting): about half the Montgomery ladder's time on
+/// this project's machine. Going back to u-coordinates costs a field inversion per result, so
+/// all results share one (Montgomery's trick). Keys on the quadratic twist take the ladder;
+/// which path runs depends only on the public input.
+fn x25519_batch(scalar: [u8; 32], peers: &[Option<&PeerKey>]) -> Vec<[u8; 32]> {
+    let mut out = vec![[0u8; 32]; peers.len()];
+    let mut points = Vec::with_capacity(peers.len());
+    let mut slots = Vec::with_capacity(peers.len());
+    for (slot, peer) in peers.iter().enumerate() {
+        let point = match peer {
+            None => EdwardsPoint::mul_base_clamped(scalar),
+            Some(PeerKey { edwards: Some(p), .. }) => p.mul_clamped(scalar),
+            Some(PeerKey { key, edwards: None }) => {
+                out[slot] = x25519_dalek::x25519(scalar, key.0);
+                continue;
+            }
+        };
+        points.push(point);
+        slots.push(slot);
     }
+    for (slot, u) in slots.into_iter().zip(EdwardsPoint::to_montgomery_batch(&points)) {
+        out[slot] = u.to_bytes();
+    }
+    out
 }
 
 impl fmt::Debug for StaticKeypair {
@@ -134,22 +202,44 @@ impl fmt::Debug for DirectionalKeys {
     }
 }
 
-/// HKDF-Expand with `secret` as the pseudorandom key.
+/// HKDF-SHA256 keyed with one pseudorandom key, for expanding several labels: the HMAC key
+/// schedule (two SHA-256 blocks) is computed once rather than per label.
+pub(crate) struct Expander(Hkdf<Sha256>);
+
+impl Expander {
+    /// Keyed with `prk`, which is already uniformly random (a traffic secret).
+    pub(crate) fn new(prk: &[u8; 32]) -> Self {
+        // A 32-byte PRK is always valid for SHA-256.
+        Expander(Hkdf::<Sha256>::from_prk(prk).expect("32-byte PRK"))
+    }
+
+    /// HKDF-Extract of `ikm` with `salt`, ready to expand.
+    pub(crate) fn extract(salt: &[u8], ikm: &[u8]) -> Self {
+        Expander(Hkdf::<Sha256>::new(Some(salt), ikm))
+    }
+
+    /// HKDF-Expand of `label` to N bytes.
+    pub(crate) fn expand<const N: usize>(&self, label: &[u8]) -> [u8; N] {
+        const { assert!(N <= 255 * 32, "HKDF-SHA256 output limit") };
+        let mut out = [0u8; N];
+        // N is within HKDF's limit (checked above at compile time), so this cannot fail.
+        self.0.expand(label, &mut out).expect("output within HKDF limit");
+        out
+    }
+}
+
+/// HKDF-Expand with `secret` as the pseudorandom key, for a single label.
 pub(crate) fn expand<const N: usize>(secret: &[u8; 32], label: &[u8]) -> [u8; N] {
-    const { assert!(N <= 255 * 32, "HKDF-SHA256 output limit") };
-    let mut out = [0u8; N];
-    // A 32-byte PRK is valid for SHA-256 and N is within HKDF's limit (checked above at
-    // compile time), so neither call can fail.
-    Hkdf::<Sha256>::from_prk(secret).expect("32-byte PRK").expand(label, &mut out).expect("output within HKDF limit");
-    out
+    Expander::new(secret).expand(label)
 }
 
 impl DirectionalKeys {
     /// Derives the packet key, IV and header key for `suite` from a traffic secret.
     pub(crate) fn derive(backend: CryptoBackend, suite: CipherSuite, secret: [u8; 32]) -> Result<Self, CryptoError> {
-        let key: [u8; 32] = expand(&secret, b"jsp key");
-        let iv: [u8; 12] = expand(&secret, b"jsp iv");
-        let hp: [u8; 32] = expand(&secret, b"jsp hp");
+        let hkdf = Expander::new(&secret);
+        let key: [u8; 32] = hkdf.expand(b"jsp key");
+        let iv: [u8; 12] = hkdf.expand(b"jsp iv");
+        let hp: [u8; 32] = hkdf.expand(b"jsp hp");
         Ok(DirectionalKeys {
             packet: backend.packet_key(suite, &key, iv)?,
             header: backend.header_key(suite, &hp)?,
@@ -184,8 +274,9 @@ impl fmt::Debug for NextPacketKey {
 
 impl NextPacketKey {
     fn derive(backend: CryptoBackend, suite: CipherSuite, secret: [u8; 32]) -> Result<Self, CryptoError> {
-        let key: [u8; 32] = expand(&secret, b"jsp key");
-        let iv: [u8; 12] = expand(&secret, b"jsp iv");
+        let hkdf = Expander::new(&secret);
+        let key: [u8; 32] = hkdf.expand(b"jsp key");
+        let iv: [u8; 12] = hkdf.expand(b"jsp iv");
         Ok(NextPacketKey { packet: backend.packet_key(suite, &key, iv)?, secret })
     }
 
@@ -207,11 +298,9 @@ pub(crate) fn initial_keys(
     backend: CryptoBackend,
     client_dcid: &ConnectionId,
 ) -> Result<(DirectionalKeys, DirectionalKeys), CryptoError> {
-    let (prk, _) = Hkdf::<Sha256>::extract(Some(&HANDSHAKE_SALT), client_dcid.as_bytes());
-    let mut prk_bytes = [0u8; 32];
-    prk_bytes.copy_from_slice(&prk);
-    let client = expand(&prk_bytes, b"jsp client hs");
-    let server = expand(&prk_bytes, b"jsp server hs");
+    let hkdf = Expander::extract(&HANDSHAKE_SALT, client_dcid.as_bytes());
+    let client = hkdf.expand(b"jsp client hs");
+    let server = hkdf.expand(b"jsp server hs");
     let suite = CipherSuite::ChaCha20Poly1305;
     Ok((DirectionalKeys::derive(backend, suite, client)?, DirectionalKeys::derive(backend, suite, server)?))
 }
@@ -235,10 +324,10 @@ mod tests {
     #[test]
     fn low_order_points_are_refused() {
         let kp = StaticKeypair::from_secret_bytes([9; 32]);
-        assert_eq!(kp.diffie_hellman(&PublicKey([0; 32])), None);
+        assert_eq!(kp.diffie_hellman(&PeerKey::new(PublicKey([0; 32]))), None);
         let mut one = [0u8; 32];
         one[0] = 1;
-        assert_eq!(kp.diffie_hellman(&PublicKey(one)), None);
+        assert_eq!(kp.diffie_hellman(&PeerKey::new(PublicKey(one))), None);
     }
 
     #[test]

@@ -25,5 +25,5 @@ pub use handshake::HandshakeError;
 pub(crate) use handshake::{
     CLIENT_HELLO_MAX_LEN, ClientHandshake, ServerHandshake, SessionSecrets, choose_suite, message_len,
 };
-pub(crate) use keys::{DirectionalKeys, NextPacketKey, initial_keys, x25519};
+pub(crate) use keys::{DirectionalKeys, NextPacketKey, PeerKey, initial_keys, x25519};
 pub use keys::{KeyParseError, PublicKey, StaticKeypair};

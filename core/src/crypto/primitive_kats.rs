@@ -5,7 +5,7 @@
 //! against x25519-dalek's Montgomery ladder on inputs of every kind.
 #![allow(clippy::unwrap_used)]
 
-use super::keys::{PublicKey, StaticKeypair, x25519};
+use super::keys::{PeerKey, PublicKey, StaticKeypair, x25519};
 use hkdf::Hkdf;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -61,8 +61,8 @@ fn rfc7748_diffie_hellman() {
     assert_eq!(alice.public_key().to_string(), "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
     assert_eq!(bob.public_key().to_string(), "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
     let shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742";
-    assert_eq!(hex::encode(alice.diffie_hellman(&bob.public_key()).unwrap()), shared);
-    assert_eq!(hex::encode(bob.diffie_hellman(&alice.public_key()).unwrap()), shared);
+    assert_eq!(hex::encode(alice.diffie_hellman(&PeerKey::new(bob.public_key())).unwrap()), shared);
+    assert_eq!(hex::encode(bob.diffie_hellman(&PeerKey::new(alice.public_key())).unwrap()), shared);
 }
 
 /// The Edwards-form evaluation equals the Montgomery ladder on honest keys, on random
@@ -94,6 +94,38 @@ fn x25519_matches_the_ladder_on_every_kind_of_input() {
     }
 }
 
+/// A fresh key pair with its shared secrets computed in one batch (one field inversion for
+/// all) equals the key pair and the secrets computed one by one, including when a peer key
+/// lies on the twist (the ladder path) between on-curve ones.
+#[test]
+fn batched_key_generation_and_agreement_match_single_operations() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9001);
+    for _ in 0..50 {
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
+        let honest = StaticKeypair::from_secret_bytes(secret.map(|b| b ^ 0x5a)).public_key();
+        let mut random = [0u8; 32];
+        rng.fill_bytes(&mut random);
+        let peers = [PeerKey::new(honest), PeerKey::new(PublicKey::from_bytes(random)), PeerKey::new(honest)];
+        let (keypair, shared) = StaticKeypair::generate_and_agree(secret, &peers.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(keypair.public_key(), StaticKeypair::from_secret_bytes(secret).public_key());
+        assert_eq!(shared.len(), 3);
+        for (peer, got) in peers.iter().zip(&shared) {
+            assert_eq!(*got, x25519_dalek::x25519(secret, peer.public_key().0));
+        }
+    }
+}
+
+/// One low-order key among several fails the whole batch (it would zero that shared secret).
+#[test]
+fn a_low_order_key_fails_a_batch() {
+    let honest = PeerKey::new(StaticKeypair::from_secret_bytes([3; 32]).public_key());
+    let low = PeerKey::new(PublicKey::from_bytes([0; 32]));
+    assert!(StaticKeypair::generate_and_agree([4; 32], &[&honest, &low]).is_none());
+    assert!(StaticKeypair::generate_and_agree([4; 32], &[&low, &honest]).is_none());
+    assert!(StaticKeypair::generate_and_agree([4; 32], &[&honest, &honest]).is_some());
+}
+
 /// A low-order peer key would force an all-zero shared secret; the key pair refuses it.
 #[test]
 fn low_order_peer_keys_are_refused() {
@@ -101,7 +133,7 @@ fn low_order_peer_keys_are_refused() {
     // u = 0 (the identity and the point of order 2 share it) and a point of order 8.
     let order_8 = arr::<32>("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800");
     for low in [[0u8; 32], order_8] {
-        assert_eq!(ours.diffie_hellman(&PublicKey::from_bytes(low)), None);
+        assert_eq!(ours.diffie_hellman(&PeerKey::new(PublicKey::from_bytes(low))), None);
     }
 }
 

@@ -7,8 +7,7 @@
 //! break both X25519 and ML-KEM-768 to learn them.
 
 use super::aead::{CipherSuite, CryptoBackend, CryptoError};
-use super::keys::expand;
-use hkdf::Hkdf;
+use super::keys::Expander;
 use sha2::{Digest, Sha256};
 
 /// Names the exact construction; hashed first so transcripts of different protocols never
@@ -42,11 +41,9 @@ impl SymmetricState {
 
     /// Absorbs a shared secret: `ck, k = HKDF(ck, ikm)`.
     pub(crate) fn mix_key(&mut self, ikm: &[u8]) {
-        let (prk, _) = Hkdf::<Sha256>::extract(Some(&self.ck), ikm);
-        let mut prk_bytes = [0u8; 32];
-        prk_bytes.copy_from_slice(&prk);
-        self.ck = expand(&prk_bytes, b"jsp ck");
-        self.k = Some(expand(&prk_bytes, b"jsp k"));
+        let hkdf = Expander::extract(&self.ck, ikm);
+        self.ck = hkdf.expand(b"jsp ck");
+        self.k = Some(hkdf.expand(b"jsp k"));
     }
 
     /// Encrypts `buf[..len - TAG_LEN]` in place (the last TAG_LEN bytes receive the tag) with
@@ -80,9 +77,10 @@ impl SymmetricState {
         let mut info = [0u8; 14 + 32];
         info[..14].copy_from_slice(b"jsp split c2s ");
         info[14..].copy_from_slice(&self.h);
-        let c2s = expand(&self.ck, &info);
+        let hkdf = Expander::new(&self.ck);
+        let c2s = hkdf.expand(&info);
         info[..14].copy_from_slice(b"jsp split s2c ");
-        let s2c = expand(&self.ck, &info);
+        let s2c = hkdf.expand(&info);
         (c2s, s2c)
     }
 }

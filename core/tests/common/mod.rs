@@ -164,7 +164,9 @@ impl Pair {
     }
 
     pub fn client_config(&self) -> ClientConfig {
-        ClientConfig { transport: self.client_transport.clone(), ..ClientConfig::new(self.server_key.public_key()) }
+        let mut config = ClientConfig::new(self.server_key.public_key());
+        config.transport = self.client_transport.clone();
+        config
     }
 
     pub fn set_loss(&mut self, loss: f64) {
