@@ -454,6 +454,7 @@ impl Connection {
     pub fn stats(&self) -> ConnectionStats {
         let mut s = self.stats;
         s.rtt = self.rtt.smoothed();
+        s.latest_rtt = self.rtt.latest();
         s.min_rtt = self.rtt.min();
         s.rtt_var = self.rtt.variance();
         s.cwnd = self.cc.window();

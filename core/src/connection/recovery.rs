@@ -43,6 +43,7 @@ impl Connection {
                     }
                 };
                 self.rtt.update(delay, sample, self.handshake_confirmed);
+                self.stats.rtt_samples += 1;
             }
         }
         let mut newly_eliciting = false;

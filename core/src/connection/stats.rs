@@ -29,6 +29,12 @@ pub struct ConnectionStats {
     pub key_updates: u64,
     /// Congestion events (window reductions).
     pub congestion_events: u64,
+    /// RTT samples taken (one per ACK that newly acknowledges the largest packet number sent
+    /// and something ack-eliciting, RFC 9002 §5.1). A change tells a poller that
+    /// [`latest_rtt`](Self::latest_rtt) is a new sample.
+    pub rtt_samples: u64,
+    /// The most recent RTT sample, without the peer's ACK delay subtracted.
+    pub latest_rtt: Duration,
     /// Smoothed round-trip time.
     pub rtt: Duration,
     /// Minimum round-trip time seen.
