@@ -15,6 +15,9 @@ use std::sync::OnceLock;
 const PERIOD: usize = 251;
 /// Largest piece handed to the stream at once.
 const CHUNK: usize = 64 << 10;
+/// How long after sending its last datagram a datagram flow waits for stragglers before it
+/// counts as complete (whatever has not arrived by then is lost).
+const DATAGRAM_LINGER: Duration = Duration::from_secs(1);
 
 /// `PERIOD + CHUNK` bytes of pattern: any offset's next `CHUNK` bytes are one slice of it.
 fn pattern() -> &'static Bytes {
@@ -65,20 +68,28 @@ struct Outgoing {
     finished: bool,
 }
 
+/// The streams one side of a connection is writing and reading (the two sides number
+/// streams alike, so each keeps its own).
+#[derive(Debug, Default)]
+struct Half {
+    /// Streams being written.
+    outgoing: Vec<Outgoing>,
+    /// Receive offset per stream being read.
+    incoming: BTreeMap<StreamId, u64>,
+    /// Streams whose end has been read.
+    ended_streams: u64,
+}
+
 /// One connection's application, both its client and its server half.
 #[derive(Debug)]
 pub(crate) struct AppState {
     app: App,
-    /// Streams being written, on either side.
-    outgoing: Vec<Outgoing>,
-    /// Receive offset per incoming stream.
-    incoming: BTreeMap<StreamId, u64>,
+    /// Indexed by [`Side`].
+    halves: [Half; 2],
     /// Requests opened / messages or datagrams sent so far.
     issued: u64,
     /// Responses fully received (request/response).
     answered: u64,
-    /// Streams whose end has been read.
-    ended_streams: u64,
     progress: Progress,
 }
 
@@ -92,11 +103,9 @@ impl AppState {
         };
         AppState {
             app,
-            outgoing: Vec::new(),
-            incoming: BTreeMap::new(),
+            halves: [Half::default(), Half::default()],
             issued: 0,
             answered: 0,
-            ended_streams: 0,
             progress: Progress { expected, ..Progress::default() },
         }
     }
@@ -118,8 +127,8 @@ impl AppState {
     pub(crate) fn on_connected(&mut self, side: Side, conn: &mut Connection, now: Instant) -> Option<Instant> {
         match (self.app.clone(), side) {
             (App::Bulk { bytes, direction }, side) if (direction == Direction::Upload) == (side == Side::Client) => {
-                self.open_outgoing(conn, Dir::Uni, bytes.0, true);
-                self.pump(conn);
+                self.open_outgoing(side, conn, Dir::Uni, bytes.0, true);
+                self.pump(side, conn);
                 None
             }
             (App::RequestResponse { concurrency, requests, .. }, Side::Client) => {
@@ -130,7 +139,7 @@ impl AppState {
                 None
             }
             (App::Periodic { .. }, Side::Client) => {
-                self.open_outgoing(conn, Dir::Uni, 0, false);
+                self.open_outgoing(Side::Client, conn, Dir::Uni, 0, false);
                 Some(now)
             }
             (App::Datagrams { .. }, Side::Client) => Some(now),
@@ -151,6 +160,8 @@ impl AppState {
             _ => return None,
         };
         if self.issued >= count {
+            // The linger after the last datagram is over.
+            self.progress.completed_at.get_or_insert(now);
             return None;
         }
         self.issued += 1;
@@ -158,12 +169,18 @@ impl AppState {
             // Each datagram carries the pattern from offset 0; a too-large or queue-full
             // datagram is simply not delivered, which the summary shows.
             let _ = conn.send_datagram(pattern_at(0, bytes.min(CHUNK as u64) as usize));
-        } else if let Some(out) = self.outgoing.first_mut() {
+        } else if let Some(out) = self.halves[Side::Client as usize].outgoing.first_mut() {
             out.target += bytes;
             out.finish = self.issued == count;
-            self.pump(conn);
+            self.pump(Side::Client, conn);
         }
-        (self.issued < count).then_some(now + interval.max(Duration::from_nanos(1)))
+        if self.issued < count {
+            Some(now + interval)
+        } else if matches!(self.app, App::Datagrams { .. }) {
+            Some(now + DATAGRAM_LINGER)
+        } else {
+            None
+        }
     }
 
     /// A stream or datagram event on `side`.
@@ -171,12 +188,12 @@ impl AppState {
         match event {
             StreamEvent::Opened { dir } => {
                 while let Some(id) = conn.accept(dir) {
-                    self.incoming.insert(id, 0);
+                    self.halves[side as usize].incoming.insert(id, 0);
                     self.read(side, conn, id, now);
                 }
             }
             StreamEvent::Readable { id } => self.read(side, conn, id, now),
-            StreamEvent::Writable { .. } => self.pump(conn),
+            StreamEvent::Writable { .. } => self.pump(side, conn),
             _ => {}
         }
     }
@@ -190,9 +207,16 @@ impl AppState {
         self.check_complete(now);
     }
 
-    fn open_outgoing(&mut self, conn: &mut Connection, dir: Dir, target: u64, finish: bool) -> Option<StreamId> {
+    fn open_outgoing(
+        &mut self,
+        side: Side,
+        conn: &mut Connection,
+        dir: Dir,
+        target: u64,
+        finish: bool,
+    ) -> Option<StreamId> {
         let id = conn.open(dir)?;
-        self.outgoing.push(Outgoing { id, written: 0, target, finish, finished: false });
+        self.halves[side as usize].outgoing.push(Outgoing { id, written: 0, target, finish, finished: false });
         Some(id)
     }
 
@@ -201,16 +225,17 @@ impl AppState {
         if self.issued >= requests {
             return;
         }
-        if let Some(id) = self.open_outgoing(conn, Dir::Bi, request.0, true) {
+        if let Some(id) = self.open_outgoing(Side::Client, conn, Dir::Bi, request.0, true) {
             self.issued += 1;
-            self.incoming.insert(id, 0);
-            self.pump(conn);
+            self.halves[Side::Client as usize].incoming.insert(id, 0);
+            self.pump(Side::Client, conn);
         }
     }
 
     /// Writes as much pending data as flow control allows, and finishes completed streams.
-    fn pump(&mut self, conn: &mut Connection) {
-        for out in &mut self.outgoing {
+    fn pump(&mut self, side: Side, conn: &mut Connection) {
+        let half = &mut self.halves[side as usize];
+        for out in &mut half.outgoing {
             while out.written < out.target {
                 let len = (out.target - out.written).min(CHUNK as u64) as usize;
                 match conn.write_bytes(out.id, pattern_at(out.written, len)) {
@@ -223,11 +248,12 @@ impl AppState {
                 out.finished = conn.finish(out.id).is_ok();
             }
         }
-        self.outgoing.retain(|o| !o.finished);
+        half.outgoing.retain(|o| !o.finished);
     }
 
     fn read(&mut self, side: Side, conn: &mut Connection, id: StreamId, now: Instant) {
-        let Some(offset) = self.incoming.get_mut(&id) else { return };
+        let half = &mut self.halves[side as usize];
+        let Some(offset) = half.incoming.get_mut(&id) else { return };
         let ended = loop {
             match conn.read_chunk(id, usize::MAX) {
                 Ok(Some(chunk)) => {
@@ -241,8 +267,8 @@ impl AppState {
             }
         };
         if ended {
-            self.incoming.remove(&id);
-            self.ended_streams += 1;
+            half.incoming.remove(&id);
+            half.ended_streams += 1;
             self.on_stream_end(side, conn, id);
         }
         self.check_complete(now);
@@ -253,8 +279,9 @@ impl AppState {
         if let App::RequestResponse { response, .. } = self.app {
             match side {
                 Side::Server => {
-                    self.outgoing.push(Outgoing { id, written: 0, target: response.0, finish: true, finished: false });
-                    self.pump(conn);
+                    let out = Outgoing { id, written: 0, target: response.0, finish: true, finished: false };
+                    self.halves[Side::Server as usize].outgoing.push(out);
+                    self.pump(Side::Server, conn);
                 }
                 Side::Client => {
                     self.answered += 1;
@@ -269,7 +296,9 @@ impl AppState {
             return;
         }
         let done = match self.app {
-            App::Bulk { .. } | App::Periodic { .. } => self.ended_streams >= 1 || self.progress.expected == 0,
+            App::Bulk { .. } | App::Periodic { .. } => {
+                self.halves.iter().any(|h| h.ended_streams >= 1) || self.progress.expected == 0
+            }
             App::RequestResponse { requests, .. } => self.answered >= requests,
             App::Datagrams { .. } => true,
         };

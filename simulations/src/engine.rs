@@ -73,6 +73,8 @@ enum SimEvent {
     Rebind(usize),
     /// Time to sample metrics.
     Sample,
+    /// Client `i`'s application is done: close its connection gracefully.
+    Close(usize),
 }
 
 #[derive(Debug)]
@@ -367,7 +369,8 @@ impl Simulation {
                 if let Some(at) = next {
                     self.schedule(at, SimEvent::Tick(i));
                 }
-                self.drive(Node::Client(i))
+                self.drive(Node::Client(i))?;
+                self.note_completion(i)
             }
             SimEvent::Change(k) => {
                 let change = self.scenario.changes[k].clone();
@@ -400,6 +403,13 @@ impl Simulation {
                     self.trace.conn_event(self.now, i, "client", "nat_rebinding", &format!("{old} -> {new}"))?;
                 }
                 Ok(())
+            }
+            SimEvent::Close(i) => {
+                let now = self.now;
+                if let Some(conn) = self.connection(i, Side::Client) {
+                    conn.close(now, 0, b"done");
+                }
+                self.drive(Node::Client(i))
             }
             SimEvent::Sample => {
                 self.sample()?;
@@ -589,7 +599,10 @@ impl Simulation {
             Event::HandshakeFailed(e) | Event::ConnectionLost(e) => {
                 let what = if self.clients[i].connected { "connection_lost" } else { "handshake_failed" };
                 self.trace.conn_event(now, i, side_name, what, &e.to_string())?;
-                self.clients[i].error.get_or_insert_with(|| format!("{side_name}: {e}"));
+                let c = &mut self.clients[i];
+                if !c.completed {
+                    c.error.get_or_insert_with(|| format!("{side_name}: {e}"));
+                }
             }
             Event::Stream(se) => {
                 let c = &mut self.clients[i];
@@ -624,11 +637,17 @@ impl Simulation {
                 self.trace.conn_event(now, i, side_name, "drained", "")?;
             }
         }
+        self.note_completion(i)
+    }
+
+    /// Counts client `i`'s application as done once it says so, and closes its connection.
+    fn note_completion(&mut self, i: usize) -> io::Result<()> {
         let c = &mut self.clients[i];
         if !c.completed && c.app.progress().completed_at.is_some() {
             c.completed = true;
             self.completed += 1;
-            self.trace.conn_event(now, i, side_name, "app_completed", "")?;
+            self.trace.conn_event(self.now, i, "client", "app_completed", "")?;
+            self.schedule(self.now, SimEvent::Close(i));
         }
         Ok(())
     }

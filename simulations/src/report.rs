@@ -180,8 +180,8 @@ impl Summary {
         );
         let _ = writeln!(
             out,
-            "{:>6} {:>18} {:>12} {:>10} {:>8} {:>8} {:>9} {:>9}  {}",
-            "conn", "delivered/expected", "goodput", "complete", "retx", "lost", "rtt p50", "rtt p99", "note"
+            "{:>6} {:>18} {:>12} {:>10} {:>8} {:>8} {:>9} {:>9}  note",
+            "conn", "delivered/expected", "goodput", "complete", "retx", "lost", "rtt p50", "rtt p99"
         );
         for c in self.connections.iter().take(max_rows) {
             let note = match (&c.error, c.corrupted_bytes) {

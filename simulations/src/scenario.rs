@@ -485,9 +485,10 @@ impl Scenario {
         if self.duration.0.is_zero() {
             return Err("`duration` must be positive".into());
         }
-        for (name, spec) in [("link", &self.link), ("uplink", &self.uplink), ("downlink", &self.downlink)] {
-            if spec.queue.is_some() && spec.rate.is_none() && self.link.rate.is_none() {
-                return Err(format!("[{name}] sets `queue` without a `rate`: a queue needs a bottleneck"));
+        for (name, spec) in [("uplink", &self.uplink), ("downlink", &self.downlink)] {
+            let merged = self.link.overridden_by(spec);
+            if merged.queue.is_some() && merged.rate.is_none() {
+                return Err(format!("the {name} has a `queue` but no `rate`: a queue needs a bottleneck"));
             }
         }
         for (i, g) in self.connections.iter().enumerate() {
@@ -642,7 +643,7 @@ app = { kind = "bulk", bytes = "1MiB" }
         let e = parse(&MINIMAL.replace("bulk", "teleport")).unwrap_err().to_string();
         assert!(e.contains("teleport"), "{e}");
         let e = parse(&MINIMAL.replace("delay = \"5ms\"", "queue = \"10KiB\"")).unwrap_err().to_string();
-        assert!(e.contains("without a `rate`"), "{e}");
+        assert!(e.contains("but no `rate`"), "{e}");
     }
 
     #[test]
