@@ -1,6 +1,7 @@
 //! One direction of the simulated path and what it does to each datagram, in netem's order:
 //! blackout, MTU, loss (random or Gilbert-Elliott), the bottleneck's drop-tail queue, then
-//! duplication, corruption and delay (fixed plus jitter, or none for a reordered packet).
+//! duplication, corruption and delay (fixed plus jitter; a reordered packet is held back
+//! longer so that later ones overtake it).
 
 use crate::rng::SimRng;
 use crate::scenario::{GilbertElliott, JitterDistribution, LinkSpec};
@@ -11,6 +12,8 @@ use std::collections::VecDeque;
 
 /// Default MTU of a link that does not set one (Ethernet).
 const DEFAULT_MTU: usize = 1500;
+/// Default hold-back of a reordered packet.
+const DEFAULT_REORDER_DELAY: Duration = Duration::from_millis(5);
 /// Default drop-tail queue of a rate-limited link.
 const DEFAULT_QUEUE_BYTES: u64 = 64 << 10;
 
@@ -80,6 +83,7 @@ struct Params {
     duplicate: f64,
     corrupt: f64,
     reorder: f64,
+    reorder_delay: Duration,
     rate: Option<Rate>,
     queue_bytes: u64,
     mtu: usize,
@@ -96,6 +100,7 @@ impl Params {
             duplicate: s.duplicate.map_or(0.0, |p| p.0),
             corrupt: s.corrupt.map_or(0.0, |p| p.0),
             reorder: s.reorder.map_or(0.0, |p| p.0),
+            reorder_delay: s.reorder_delay.map_or(DEFAULT_REORDER_DELAY, |d| d.0),
             rate: s.rate,
             queue_bytes: s.queue.map_or(DEFAULT_QUEUE_BYTES, |q| q.0),
             mtu: s.mtu.map_or(DEFAULT_MTU, |m| m.0),
@@ -239,7 +244,8 @@ impl LinkDirection {
     /// One copy leaving the bottleneck at `departure`: its delay and possible corruption.
     fn copy(&mut self, departure: Instant, size: usize, rng: &mut SimRng) -> Arrival {
         let at = if rng.chance(self.params.reorder) {
-            departure
+            // Held back outside the FIFO order: later packets overtake it.
+            departure + self.transit_delay(rng) + self.params.reorder_delay
         } else {
             let at = (departure + self.transit_delay(rng)).max(self.last_arrival);
             self.last_arrival = at;
@@ -372,7 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn jitter_spreads_delays_within_bounds_and_reorder_skips_the_delay() {
+    fn jitter_spreads_delays_within_bounds_and_reordering_holds_packets_back() {
         for distribution in [JitterDistribution::Uniform, JitterDistribution::Normal, JitterDistribution::Pareto] {
             let s = LinkSpec { jitter: Some(SimDuration(ms(30))), jitter_distribution: Some(distribution), ..spec() };
             let mut link = LinkDirection::new(s);
@@ -397,8 +403,13 @@ mod tests {
             .map(|a| a.at)
             .collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "jitter alone never reorders");
-        let mut link = LinkDirection::new(LinkSpec { reorder: Some(Probability(1.0)), ..spec() });
+        let mut link = LinkDirection::new(LinkSpec { reorder: Some(Probability(0.5)), ..spec() });
         let mut rng = SimRng::new(7);
-        assert_eq!(arrivals(link.send(Instant::ZERO, 100, &mut rng))[0].at, Instant::ZERO);
+        let times: Vec<Instant> = (0..100u64)
+            .flat_map(|i| arrivals(link.send(Instant::from_micros(i * 100), 100, &mut rng)))
+            .map(|a| a.at)
+            .collect();
+        assert!(times.windows(2).any(|w| w[0] > w[1]), "held-back packets are overtaken");
+        assert!(times.iter().enumerate().all(|(i, t)| *t >= Instant::from_micros(i as u64 * 100) + ms(10)));
     }
 }

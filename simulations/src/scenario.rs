@@ -196,8 +196,11 @@ pub struct LinkSpec {
     pub duplicate: Option<Probability>,
     /// Probability that one random bit of a packet is flipped.
     pub corrupt: Option<Probability>,
-    /// Probability that a packet skips the delay queue and overtakes earlier ones (netem).
+    /// Probability that a packet is held back by `reorder_delay`, so that later packets
+    /// overtake it.
     pub reorder: Option<Probability>,
+    /// How long a reordered packet is held back (default 5 ms).
+    pub reorder_delay: Option<SimDuration>,
     /// Bottleneck rate; unset means unlimited.
     pub rate: Option<Rate>,
     /// Drop-tail queue in front of the bottleneck (default 64 KiB; needs `rate`).
@@ -223,6 +226,7 @@ impl LinkSpec {
         add("duplicate", self.duplicate.map(|p| p.0.to_string()));
         add("corrupt", self.corrupt.map(|p| p.0.to_string()));
         add("reorder", self.reorder.map(|p| p.0.to_string()));
+        add("reorder_delay", self.reorder_delay.map(|d| d.to_string()));
         add("rate", self.rate.map(|r| format!("{}bit", r.0)));
         add("queue", self.queue.map(|q| format!("{}B", q.0)));
         add("mtu", self.mtu.map(|m| m.0.to_string()));
@@ -240,6 +244,7 @@ impl LinkSpec {
             duplicate: other.duplicate.or(self.duplicate),
             corrupt: other.corrupt.or(self.corrupt),
             reorder: other.reorder.or(self.reorder),
+            reorder_delay: other.reorder_delay.or(self.reorder_delay),
             rate: other.rate.or(self.rate),
             queue: other.queue.or(self.queue),
             mtu: other.mtu.or(self.mtu),
