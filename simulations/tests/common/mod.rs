@@ -1,5 +1,5 @@
 //! Helpers shared by the simulator's integration tests.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use jetstream_sim::scenario::App;
 use jetstream_sim::units::ByteSize;
