@@ -9,6 +9,7 @@
 use crate::app::AppState;
 use crate::link::{Fate, LinkDirection};
 use crate::plot::{self, Line};
+use crate::queue::EventQueue;
 use crate::report::{ConnectionSummary, Histogram, LinkSummary, RunInfo, Summary, Totals};
 use crate::rng::SimRng;
 use crate::scenario::{App, Cipher, Congestion, RunSpec, Scenario};
@@ -18,8 +19,7 @@ use jetstream_core::{
     ClientConfig, Connection, ConnectionHandle, ConnectionStats, Endpoint, EndpointConfig, Event, Instant, RecvMeta,
     ServerConfig, Side, StaticKeypair, TransportConfig,
 };
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::io::{self, BufWriter};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -59,7 +59,7 @@ enum Node {
 enum SimEvent {
     /// A datagram reaches the far end of the path.
     Arrive { way: Way, from: SocketAddr, to: SocketAddr, data: Vec<u8> },
-    /// An endpoint's timer.
+    /// An endpoint's timer (possibly early: its deadline may have moved later since).
     Wake(Node),
     /// A client connects.
     Start(usize),
@@ -75,30 +75,6 @@ enum SimEvent {
     Sample,
     /// Client `i`'s application is done: close its connection gracefully.
     Close(usize),
-}
-
-#[derive(Debug)]
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    event: SimEvent,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
 }
 
 /// Per-connection time series behind the plots.
@@ -143,8 +119,7 @@ pub struct Simulation {
     seed: u64,
     now: Instant,
     end: Instant,
-    queue: BinaryHeap<Reverse<Scheduled>>,
-    seq: u64,
+    queue: EventQueue<SimEvent>,
     events: u64,
     server: Server,
     clients: Vec<Client>,
@@ -276,8 +251,7 @@ impl Simulation {
             scenario,
             seed,
             now: Instant::ZERO,
-            queue: BinaryHeap::new(),
-            seq: 0,
+            queue: EventQueue::new(),
             events: 0,
             server: Server {
                 endpoint: server,
@@ -318,24 +292,23 @@ impl Simulation {
     }
 
     fn schedule(&mut self, at: Instant, event: SimEvent) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled { at, seq: self.seq, event }));
+        self.queue.push(at, event);
     }
 
     /// Runs to completion (every application done) or the scenario's time limit, calling
     /// `progress` with the simulated seconds at every sample.
     pub fn run(&mut self, progress: &mut dyn FnMut(f64)) -> io::Result<bool> {
-        while let Some(Reverse(next)) = self.queue.pop() {
-            if next.at > self.end {
+        while let Some((at, event)) = self.queue.pop() {
+            if at > self.end {
                 self.now = self.end;
                 return Ok(false);
             }
-            self.now = next.at;
+            self.now = at;
             self.events += 1;
-            if matches!(next.event, SimEvent::Sample) {
+            if matches!(event, SimEvent::Sample) {
                 progress(secs(self.now));
             }
-            self.handle(next.event)?;
+            self.handle(event)?;
             if self.completed == self.clients.len() {
                 return Ok(true);
             }
@@ -354,12 +327,16 @@ impl Simulation {
                         (&mut c.endpoint, &mut c.timer)
                     }
                 };
-                if *timer == Some(self.now) {
-                    *timer = None;
-                    ep.handle_timeout(self.now);
-                    self.drive(node)?;
+                if *timer != Some(self.now) {
+                    // Superseded by an earlier wake-up that has already happened.
+                    return Ok(());
                 }
-                Ok(())
+                *timer = None;
+                if ep.poll_timeout().is_some_and(|t| t <= self.now) {
+                    ep.handle_timeout(self.now);
+                }
+                // Either way `drive` re-arms for the endpoint's current deadline.
+                self.drive(node)
             }
             SimEvent::Start(i) => self.start(i),
             SimEvent::Tick(i) => {
@@ -470,12 +447,15 @@ impl Simulation {
                 (&mut c.endpoint, &mut c.timer)
             }
         };
+        // Deadlines mostly move later (every ACK pushes the loss timer out): keep the wake-up
+        // already queued and re-check when it fires; queue a new one only when the deadline
+        // moves earlier, so the queue does not fill with stale wake-ups.
         let next = ep.poll_timeout().map(|t| t.max(self.now));
-        if next != *timer {
-            *timer = next;
-            if let Some(at) = next {
-                self.schedule(at, SimEvent::Wake(node));
-            }
+        if let Some(at) = next
+            && timer.is_none_or(|queued| at < queued)
+        {
+            *timer = Some(at);
+            self.schedule(at, SimEvent::Wake(node));
         }
         Ok(())
     }

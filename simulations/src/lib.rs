@@ -27,6 +27,7 @@ mod app;
 mod engine;
 mod link;
 mod plot;
+mod queue;
 mod report;
 mod rng;
 pub mod scenario;
