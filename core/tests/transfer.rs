@@ -18,6 +18,9 @@ fn bulk_64mib_no_loss() {
     assert!(run.took < Duration::from_secs(5), "took {:?}", run.took);
     let stats = pair.client.connection(run.client).expect("conn").stats();
     assert_eq!(stats.packets_lost, 0);
+    // RTT samples are counted and the latest is exposed: never below the 10 ms path RTT.
+    assert!(stats.rtt_samples > 1000, "{stats:?}");
+    assert!(stats.latest_rtt >= Duration::from_millis(10) && stats.min_rtt >= Duration::from_millis(10));
 }
 
 #[test]
