@@ -1,5 +1,6 @@
 //! Every shipped scenario runs (shortened where it would take long) and shows what a user
-//! would expect of it.
+//! would expect of it. `run_shipped` also checks, for every run, that every reliable byte
+//! arrived intact and that no RTT sample is below the path's propagation delay.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -10,59 +11,38 @@ use jetstream_sim::units::SimDuration;
 
 #[test]
 fn lan_reaches_ninety_percent_of_the_link_rate() {
-    for mut spec in shipped("lan") {
-        shorten(&mut spec, 4);
-        let s = run_quiet(&spec);
-        assert_all_delivered(&s);
-        assert_rtt_floor(&spec, &s);
+    for (_, s) in run_shipped("lan", 4) {
         assert!(s.total.goodput_mbps > 900.0, "goodput {} Mbit/s on a 1 Gbit/s LAN", s.total.goodput_mbps);
     }
 }
 
 #[test]
 fn wifi_lossy_delivers_everything_intact() {
-    for mut spec in shipped("wifi-lossy") {
-        shorten(&mut spec, 4);
-        let s = run_quiet(&spec);
-        assert_all_delivered(&s);
-        assert_rtt_floor(&spec, &s);
+    for (_, s) in run_shipped("wifi-lossy", 4) {
         assert!(s.links.down.dropped_loss > 0 && s.links.down.duplicated > 0, "the impairments were active");
     }
 }
 
 #[test]
 fn cellular_handover_survives_the_rebinding() {
-    for spec in shipped("cellular-handover") {
-        let s = run_quiet(&spec);
-        assert_all_delivered(&s);
-        assert_rtt_floor(&spec, &s);
+    for (_, s) in run_shipped("cellular-handover", 1) {
         assert!(s.connections[0].completion_s.unwrap() > 8.3, "the transfer spanned the handover");
     }
 }
 
 #[test]
 fn satellite_completes_over_a_long_fat_path() {
-    for mut spec in shipped("satellite") {
-        shorten(&mut spec, 4);
-        let s = run_quiet(&spec);
-        assert_all_delivered(&s);
-        assert_rtt_floor(&spec, &s);
+    for (_, s) in run_shipped("satellite", 4) {
         assert!(s.total.rtt_p50_ms.unwrap() >= 600.0);
     }
 }
 
 #[test]
 fn bufferbloat_queue_does_not_stay_full() {
-    for spec in shipped("bufferbloat-bottleneck") {
-        let s = run_quiet(&spec);
-        assert_all_delivered(&s);
-        assert_rtt_floor(&spec, &s);
+    for (_, s) in run_shipped("bufferbloat-bottleneck", 1) {
         assert!(s.links.up.max_queue_bytes > 900 << 10, "the senders did fill the buffer at times");
-        assert!(
-            s.links.up_queue_full_fraction < 0.5,
-            "queue full in {:.0}% of samples",
-            s.links.up_queue_full_fraction * 100.0
-        );
+        let full = s.links.up_queue_full_fraction;
+        assert!(full < 0.5, "queue full in {:.0}% of samples", full * 100.0);
         let voip = s.connections.iter().find(|c| c.app == "datagrams").unwrap();
         assert!(voip.delivered_bytes > voip.expected_bytes * 9 / 10, "most datagrams get through");
     }
@@ -70,39 +50,23 @@ fn bufferbloat_queue_does_not_stay_full() {
 
 #[test]
 fn burst_loss_sweep_completes_at_every_level() {
-    let specs = shipped("burst-loss");
-    assert_eq!(specs.len(), 3, "one run per sweep value");
-    let mut lost = Vec::new();
-    for mut spec in specs {
-        shorten(&mut spec, 2);
-        let s = run_quiet(&spec);
-        assert_all_delivered(&s);
-        assert_rtt_floor(&spec, &s);
-        lost.push(s.links.up.dropped_loss);
-    }
+    let runs = run_shipped("burst-loss", 2);
+    assert_eq!(runs.len(), 3, "one run per sweep value");
+    let lost: Vec<u64> = runs.iter().map(|(_, s)| s.links.up.dropped_loss).collect();
     assert!(lost[0] < lost[2], "more bursts lose more: {lost:?}");
 }
 
 #[test]
 fn many_connections_share_the_bottleneck() {
-    for mut spec in shipped("many-connections") {
-        shorten(&mut spec, 4);
-        let s = run_quiet(&spec);
-        assert_eq!(s.total.connections, 1000);
-        assert_all_delivered(&s);
-        assert_rtt_floor(&spec, &s);
-        assert_eq!(s.total.completed, 1000);
+    for (_, s) in run_shipped("many-connections", 4) {
+        assert_eq!((s.total.connections, s.total.completed), (1000, 1000));
     }
 }
 
 #[test]
 fn blackout_is_survived_when_the_idle_timeout_is_longer_and_fatal_otherwise() {
-    for mut spec in shipped("blackout-5s") {
-        shorten(&mut spec, 2);
-        let s = run_quiet(&spec);
-        assert_all_delivered(&s);
-        assert_rtt_floor(&spec, &s);
-        assert!(s.links.up.dropped_blackout + s.links.down.dropped_blackout > 0);
+    for (mut spec, s) in run_shipped("blackout-5s", 2) {
+        assert!(s.links.up.dropped_blackout + s.links.down.dropped_blackout > 0, "the partition hit the transfer");
 
         // The same partition with a 2-second idle timeout (and no keep-alive) ends it.
         spec.scenario.transport.idle_timeout = Some(SimDuration(Duration::from_secs(2)));

@@ -62,3 +62,18 @@ pub fn assert_rtt_floor(spec: &RunSpec, s: &Summary) {
         }
     }
 }
+
+/// Runs every expansion of the shipped scenario `name`, shortened by `factor`, and checks
+/// what holds for all of them: reliable bytes delivered intact, RTT never below the path's.
+pub fn run_shipped(name: &str, factor: u64) -> Vec<(RunSpec, Summary)> {
+    shipped(name)
+        .into_iter()
+        .map(|mut spec| {
+            shorten(&mut spec, factor);
+            let s = run_quiet(&spec);
+            assert_all_delivered(&s);
+            assert_rtt_floor(&spec, &s);
+            (spec, s)
+        })
+        .collect()
+}
