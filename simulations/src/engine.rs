@@ -19,7 +19,7 @@ use jetstream_core::{
     ClientConfig, Connection, ConnectionHandle, ConnectionStats, Endpoint, EndpointConfig, Event, Instant, RecvMeta,
     ServerConfig, Side, StaticKeypair, TransportConfig,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufWriter};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -49,6 +49,16 @@ const TX_BUF: usize = GSO_SEGMENTS * 65_536;
 /// A bottleneck queue counts as full from this fraction of its capacity.
 const QUEUE_FULL: f64 = 0.9;
 
+/// A datagram on the path.
+#[derive(Debug)]
+struct InTransit {
+    at: Instant,
+    way: Way,
+    from: SocketAddr,
+    to: SocketAddr,
+    data: Vec<u8>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
     Server,
@@ -57,8 +67,10 @@ enum Node {
 
 #[derive(Debug)]
 enum SimEvent {
-    /// A datagram reaches the far end of the path.
-    Arrive { way: Way, from: SocketAddr, to: SocketAddr, data: Vec<u8> },
+    /// A held-back (reordered) datagram reaches the far end of the path.
+    Arrive(InTransit),
+    /// The datagram at the head of a direction's in-order queue arrives.
+    LinkHead(Way),
     /// An endpoint's timer (possibly early: its deadline may have moved later since).
     Wake(Node),
     /// A client connects.
@@ -126,6 +138,10 @@ pub struct Simulation {
     by_addr: HashMap<SocketAddr, usize>,
     client_config: ClientConfig,
     links: [LinkDirection; 2],
+    /// Per direction, the datagrams that arrive in sending order: only the head of each is
+    /// in the event queue, which keeps the heap small (a window of packets in flight would
+    /// otherwise be a heap entry each).
+    in_order: [VecDeque<InTransit>; 2],
     link_rngs: [SimRng; 2],
     tx: Vec<u8>,
     pool: Vec<Vec<u8>>,
@@ -263,6 +279,7 @@ impl Simulation {
             by_addr,
             client_config,
             links: [up, down],
+            in_order: [VecDeque::new(), VecDeque::new()],
             link_rngs: [SimRng::fork(seed, "uplink"), SimRng::fork(seed, "downlink")],
             tx: vec![0; TX_BUF],
             pool: Vec::new(),
@@ -318,7 +335,16 @@ impl Simulation {
 
     fn handle(&mut self, event: SimEvent) -> io::Result<()> {
         match event {
-            SimEvent::Arrive { way, from, to, data } => self.arrive(way, from, to, data),
+            SimEvent::Arrive(datagram) => self.arrive(datagram),
+            SimEvent::LinkHead(way) => {
+                let queue = &mut self.in_order[way as usize];
+                let Some(datagram) = queue.pop_front() else { return Ok(()) };
+                if let Some(next) = queue.front() {
+                    let at = next.at;
+                    self.schedule(at, SimEvent::LinkHead(way));
+                }
+                self.arrive(datagram)
+            }
             SimEvent::Wake(node) => {
                 let (ep, timer) = match node {
                     Node::Server => (&mut self.server.endpoint, &mut self.server.timer),
@@ -478,14 +504,25 @@ impl Simulation {
                     if let Some(bit) = arrival.flipped_bit {
                         data[bit / 8] ^= 1 << (bit % 8);
                     }
-                    self.schedule(arrival.at, SimEvent::Arrive { way, from, to, data });
+                    let datagram = InTransit { at: arrival.at, way, from, to, data };
+                    if arrival.held_back {
+                        self.schedule(arrival.at, SimEvent::Arrive(datagram));
+                    } else {
+                        let queue = &mut self.in_order[w];
+                        let was_empty = queue.is_empty();
+                        queue.push_back(datagram);
+                        if was_empty {
+                            self.schedule(arrival.at, SimEvent::LinkHead(way));
+                        }
+                    }
                 }
                 Ok(())
             }
         }
     }
 
-    fn arrive(&mut self, way: Way, from: SocketAddr, to: SocketAddr, mut data: Vec<u8>) -> io::Result<()> {
+    fn arrive(&mut self, datagram: InTransit) -> io::Result<()> {
+        let InTransit { way, from, to, mut data, .. } = datagram;
         let now = self.now;
         let result = match way {
             Way::Up => {

@@ -38,6 +38,9 @@ pub(crate) struct Arrival {
     pub(crate) at: Instant,
     /// Bit index flipped in transit.
     pub(crate) flipped_bit: Option<usize>,
+    /// Held back out of order (`reorder`); every other arrival of a direction comes in the
+    /// order the datagrams were sent, at non-decreasing times.
+    pub(crate) held_back: bool,
 }
 
 /// What happens to a datagram.
@@ -243,7 +246,8 @@ impl LinkDirection {
 
     /// One copy leaving the bottleneck at `departure`: its delay and possible corruption.
     fn copy(&mut self, departure: Instant, size: usize, rng: &mut SimRng) -> Arrival {
-        let at = if rng.chance(self.params.reorder) {
+        let held_back = rng.chance(self.params.reorder);
+        let at = if held_back {
             // Held back outside the FIFO order: later packets overtake it.
             departure + self.transit_delay(rng) + self.params.reorder_delay
         } else {
@@ -255,7 +259,7 @@ impl LinkDirection {
             self.stats.corrupted += 1;
             rng.below(size as u64 * 8) as usize
         });
-        Arrival { at, flipped_bit }
+        Arrival { at, flipped_bit, held_back }
     }
 
     /// The fixed delay plus a jitter sample, never below zero.
@@ -310,7 +314,10 @@ mod tests {
         let mut link = LinkDirection::new(spec());
         let mut rng = SimRng::new(1);
         let now = Instant::from_millis(5);
-        assert_eq!(arrivals(link.send(now, 1200, &mut rng)), vec![Arrival { at: now + ms(10), flipped_bit: None }]);
+        assert_eq!(
+            arrivals(link.send(now, 1200, &mut rng)),
+            vec![Arrival { at: now + ms(10), flipped_bit: None, held_back: false }]
+        );
     }
 
     #[test]
