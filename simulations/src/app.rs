@@ -110,6 +110,16 @@ impl AppState {
         }
     }
 
+    /// The application's kind, as scenario files name it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self.app {
+            App::Bulk { .. } => "bulk",
+            App::RequestResponse { .. } => "request_response",
+            App::Periodic { .. } => "periodic",
+            App::Datagrams { .. } => "datagrams",
+        }
+    }
+
     /// What has been achieved.
     pub(crate) fn progress(&self) -> Progress {
         self.progress

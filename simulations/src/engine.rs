@@ -12,7 +12,7 @@ use crate::plot::{self, Line};
 use crate::queue::EventQueue;
 use crate::report::{ConnectionSummary, Histogram, LinkSummary, RunInfo, Summary, Totals};
 use crate::rng::SimRng;
-use crate::scenario::{App, Cipher, Congestion, RunSpec, Scenario};
+use crate::scenario::{Cipher, Congestion, RunSpec, Scenario};
 use crate::trace::{MetricsLine, Tracer, Way};
 use jetstream_core::congestion::{CubicConfig, NewRenoConfig};
 use jetstream_core::{
@@ -105,6 +105,7 @@ struct Client {
     handle: Option<ConnectionHandle>,
     server_handle: Option<ConnectionHandle>,
     app: AppState,
+    /// When the earliest wake-up queued for this endpoint fires.
     timer: Option<Instant>,
     connected: bool,
     completed: bool,
@@ -121,6 +122,7 @@ struct Client {
 struct Server {
     endpoint: Endpoint,
     addr: SocketAddr,
+    /// When the earliest wake-up queued for this endpoint fires.
     timer: Option<Instant>,
     clients: HashMap<ConnectionHandle, usize>,
 }
@@ -203,15 +205,6 @@ fn client_addr(index: usize, port: u16) -> SocketAddr {
 
 fn secs(t: Instant) -> f64 {
     t.as_nanos() as f64 / 1e9
-}
-
-fn app_kind(app: &App) -> &'static str {
-    match app {
-        App::Bulk { .. } => "bulk",
-        App::RequestResponse { .. } => "request_response",
-        App::Periodic { .. } => "periodic",
-        App::Datagrams { .. } => "datagrams",
-    }
 }
 
 impl Simulation {
@@ -346,20 +339,15 @@ impl Simulation {
                 self.arrive(datagram)
             }
             SimEvent::Wake(node) => {
-                let (ep, timer) = match node {
-                    Node::Server => (&mut self.server.endpoint, &mut self.server.timer),
-                    Node::Client(i) => {
-                        let c = &mut self.clients[i];
-                        (&mut c.endpoint, &mut c.timer)
-                    }
-                };
-                if *timer != Some(self.now) {
+                let now = self.now;
+                let (ep, timer) = self.node_mut(node);
+                if *timer != Some(now) {
                     // Superseded by an earlier wake-up that has already happened.
                     return Ok(());
                 }
                 *timer = None;
-                if ep.poll_timeout().is_some_and(|t| t <= self.now) {
-                    ep.handle_timeout(self.now);
+                if ep.poll_timeout().is_some_and(|t| t <= now) {
+                    ep.handle_timeout(now);
                 }
                 // Either way `drive` re-arms for the endpoint's current deadline.
                 self.drive(node)
@@ -367,9 +355,8 @@ impl Simulation {
             SimEvent::Start(i) => self.start(i),
             SimEvent::Tick(i) => {
                 let now = self.now;
-                let c = &mut self.clients[i];
-                let next = c.handle.and_then(|h| c.endpoint.connection(h)).and_then(|conn| c.app.on_tick(conn, now));
-                if let Some(at) = next {
+                let (app, conn) = self.app_and_connection(i, Side::Client);
+                if let Some(at) = conn.and_then(|conn| app.on_tick(conn, now)) {
                     self.schedule(at, SimEvent::Tick(i));
                 }
                 self.drive(Node::Client(i))?;
@@ -436,47 +423,18 @@ impl Simulation {
 
     /// Drains an endpoint's transmits and events until it is quiet, then re-arms its timer.
     fn drive(&mut self, node: Node) -> io::Result<()> {
-        loop {
-            let mut busy = false;
-            loop {
-                let ep = match node {
-                    Node::Server => &mut self.server.endpoint,
-                    Node::Client(i) => &mut self.clients[i].endpoint,
-                };
-                let Ok(Some(t)) = ep.poll_transmit(self.now, &mut self.tx) else { break };
-                busy = true;
-                let segment = t.segment_size.unwrap_or(t.size).max(1);
-                let mut offset = 0;
-                while offset < t.size {
-                    let len = segment.min(t.size - offset);
-                    self.send(node, t.destination, offset, len)?;
-                    offset += len;
-                }
-            }
-            loop {
-                let ep = match node {
-                    Node::Server => &mut self.server.endpoint,
-                    Node::Client(i) => &mut self.clients[i].endpoint,
-                };
-                let Some((handle, event)) = ep.poll_event() else { break };
-                busy = true;
-                self.on_event(node, handle, event)?;
-            }
-            if !busy {
-                break;
-            }
-        }
-        let (ep, timer) = match node {
-            Node::Server => (&mut self.server.endpoint, &mut self.server.timer),
-            Node::Client(i) => {
-                let c = &mut self.clients[i];
-                (&mut c.endpoint, &mut c.timer)
-            }
-        };
+        // The transmit buffer leaves `self` while the endpoint writes into it, and always
+        // comes back (even on a trace write error).
+        let mut tx = std::mem::take(&mut self.tx);
+        let drained = self.drain(node, &mut tx);
+        self.tx = tx;
+        drained?;
+        let now = self.now;
+        let (ep, timer) = self.node_mut(node);
         // Deadlines mostly move later (every ACK pushes the loss timer out): keep the wake-up
         // already queued and re-check when it fires; queue a new one only when the deadline
         // moves earlier, so the queue does not fill with stale wake-ups.
-        let next = ep.poll_timeout().map(|t| t.max(self.now));
+        let next = ep.poll_timeout().map(|t| t.max(now));
         if let Some(at) = next
             && timer.is_none_or(|queued| at < queued)
         {
@@ -486,8 +444,41 @@ impl Simulation {
         Ok(())
     }
 
-    /// Puts `tx[offset..offset + len]`, sent by `node` to `to`, on the path.
-    fn send(&mut self, node: Node, to: SocketAddr, offset: usize, len: usize) -> io::Result<()> {
+    fn drain(&mut self, node: Node, tx: &mut [u8]) -> io::Result<()> {
+        let now = self.now;
+        loop {
+            let mut busy = false;
+            while let Ok(Some(t)) = self.node_mut(node).0.poll_transmit(now, tx) {
+                busy = true;
+                let segment = t.segment_size.unwrap_or(t.size).max(1);
+                for datagram in tx[..t.size].chunks(segment) {
+                    self.send(node, t.destination, datagram)?;
+                }
+            }
+            while let Some((handle, event)) = self.node_mut(node).0.poll_event() {
+                busy = true;
+                self.on_event(node, handle, event)?;
+            }
+            if !busy {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The endpoint at `node` and the time of its queued wake-up.
+    fn node_mut(&mut self, node: Node) -> (&mut Endpoint, &mut Option<Instant>) {
+        match node {
+            Node::Server => (&mut self.server.endpoint, &mut self.server.timer),
+            Node::Client(i) => {
+                let c = &mut self.clients[i];
+                (&mut c.endpoint, &mut c.timer)
+            }
+        }
+    }
+
+    /// Puts `datagram`, sent by `node` to `to`, on the path.
+    fn send(&mut self, node: Node, to: SocketAddr, datagram: &[u8]) -> io::Result<()> {
+        let len = datagram.len();
         let (way, from, conn) = match node {
             Node::Client(i) => (Way::Up, self.clients[i].addr, i),
             Node::Server => (Way::Down, self.server.addr, self.by_addr.get(&to).copied().unwrap_or(usize::MAX)),
@@ -500,7 +491,7 @@ impl Simulation {
                 for arrival in std::iter::once(first).chain(second) {
                     let mut data = self.pool.pop().unwrap_or_default();
                     data.clear();
-                    data.extend_from_slice(&self.tx[offset..offset + len]);
+                    data.extend_from_slice(datagram);
                     if let Some(bit) = arrival.flipped_bit {
                         data[bit / 8] ^= 1 << (bit % 8);
                     }
@@ -551,16 +542,17 @@ impl Simulation {
 
     /// The connection of client `i` on `side`, if it still exists.
     fn connection(&mut self, i: usize, side: Side) -> Option<&mut Connection> {
-        match side {
-            Side::Client => {
-                let c = &mut self.clients[i];
-                c.handle.and_then(|h| c.endpoint.connection(h))
-            }
-            Side::Server => {
-                let h = self.clients[i].server_handle?;
-                self.server.endpoint.connection(h)
-            }
-        }
+        self.app_and_connection(i, side).1
+    }
+
+    /// Client `i`'s application and its connection on `side` (if that still exists).
+    fn app_and_connection(&mut self, i: usize, side: Side) -> (&mut AppState, Option<&mut Connection>) {
+        let c = &mut self.clients[i];
+        let conn = match side {
+            Side::Client => c.handle.and_then(|h| c.endpoint.connection(h)),
+            Side::Server => c.server_handle.and_then(|h| self.server.endpoint.connection(h)),
+        };
+        (&mut c.app, conn)
     }
 
     /// Records a new RTT sample of client `i`'s connection on `side`, if one was taken.
@@ -604,12 +596,8 @@ impl Simulation {
             Event::Connected => {
                 self.clients[i].connected = true;
                 self.trace.conn_event(now, i, side_name, "connected", "")?;
-                let c = &mut self.clients[i];
-                let conn = match side {
-                    Side::Client => c.handle.and_then(|h| c.endpoint.connection(h)),
-                    Side::Server => self.server.endpoint.connection(handle),
-                };
-                if let Some(at) = conn.and_then(|conn| c.app.on_connected(side, conn, now)) {
+                let (app, conn) = self.app_and_connection(i, side);
+                if let Some(at) = conn.and_then(|conn| app.on_connected(side, conn, now)) {
                     self.schedule(at, SimEvent::Tick(i));
                 }
             }
@@ -622,23 +610,13 @@ impl Simulation {
                 }
             }
             Event::Stream(se) => {
-                let c = &mut self.clients[i];
-                let conn = match side {
-                    Side::Client => c.handle.and_then(|h| c.endpoint.connection(h)),
-                    Side::Server => self.server.endpoint.connection(handle),
-                };
-                if let Some(conn) = conn {
-                    c.app.on_stream_event(side, conn, se, now);
+                if let (app, Some(conn)) = self.app_and_connection(i, side) {
+                    app.on_stream_event(side, conn, se, now);
                 }
             }
             Event::DatagramReceived => {
-                let c = &mut self.clients[i];
-                let conn = match side {
-                    Side::Client => c.handle.and_then(|h| c.endpoint.connection(h)),
-                    Side::Server => self.server.endpoint.connection(handle),
-                };
-                if let Some(conn) = conn {
-                    c.app.on_datagrams(conn, now);
+                if let (app, Some(conn)) = self.app_and_connection(i, side) {
+                    app.on_datagrams(conn, now);
                 }
             }
             Event::PeerAddressChanged { new } => {
@@ -742,7 +720,7 @@ impl Simulation {
             all_rtt.merge(&c.rtt);
             connections.push(ConnectionSummary {
                 connection: i,
-                app: app_kind(&self.scenario_app(i)).into(),
+                app: c.app.kind().into(),
                 delivered_bytes: p.delivered,
                 expected_bytes: p.expected,
                 corrupted_bytes: p.corrupted,
@@ -800,17 +778,6 @@ impl Simulation {
                 down_queue_full_fraction: fraction(self.queue_full_samples[1]),
             },
         }
-    }
-
-    fn scenario_app(&self, i: usize) -> App {
-        let mut index = i;
-        for g in &self.scenario.connections {
-            if index < g.count as usize {
-                return g.app.clone();
-            }
-            index -= g.count as usize;
-        }
-        unreachable!("connection index within the scenario")
     }
 
     /// The plots: goodput, congestion window, RTT and (with a bottleneck) queue occupancy.

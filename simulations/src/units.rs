@@ -6,8 +6,9 @@ use jetstream_core::Duration;
 use serde::Deserialize;
 use std::fmt;
 
-/// Splits `"12.5ms"` into `(12.5, "ms")`.
-fn split_number(s: &str) -> Result<(f64, &str), String> {
+/// `"12.5ms"` with `units` = `[("ms", 1e6), ...]`: the number times its unit's factor. An
+/// empty unit name in `units` makes the unit optional.
+fn scaled(s: &str, kind: &str, units: &[(&str, f64)]) -> Result<f64, String> {
     let s = s.trim();
     let end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(end);
@@ -15,7 +16,13 @@ fn split_number(s: &str) -> Result<(f64, &str), String> {
     if !value.is_finite() || value < 0.0 {
         return Err(format!("`{s}` must be a non-negative number"));
     }
-    Ok((value, unit.trim()))
+    let unit = unit.trim();
+    let names = || units.iter().map(|u| u.0).filter(|n| !n.is_empty()).collect::<Vec<_>>().join(", ");
+    match units.iter().find(|u| u.0 == unit) {
+        Some(&(_, factor)) => Ok(value * factor),
+        None if unit.is_empty() => Err(format!("`{s}` needs a unit ({})", names())),
+        None => Err(format!("unknown {kind} unit `{unit}` in `{s}` (use {})", names())),
+    }
 }
 
 /// A span of simulated time, written `"250us"`, `"25ms"`, `"1.5s"` or `"2min"`.
@@ -27,17 +34,8 @@ impl TryFrom<String> for SimDuration {
     type Error = String;
 
     fn try_from(s: String) -> Result<Self, String> {
-        let (value, unit) = split_number(&s)?;
-        let nanos_per_unit = match unit {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "min" => 60e9,
-            "" => return Err(format!("`{s}` needs a unit (ns, us, ms, s or min)")),
-            other => return Err(format!("unknown time unit `{other}` in `{s}` (use ns, us, ms, s or min)")),
-        };
-        Ok(SimDuration(Duration::from_nanos((value * nanos_per_unit).round() as u64)))
+        const UNITS: &[(&str, f64)] = &[("ns", 1.0), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("min", 60e9)];
+        Ok(SimDuration(Duration::from_nanos(scaled(&s, "time", UNITS)?.round() as u64)))
     }
 }
 
@@ -67,18 +65,18 @@ impl TryFrom<NumberOrString> for ByteSize {
             NumberOrString::Number(n) => return Ok(ByteSize(n)),
             NumberOrString::Text(s) => s,
         };
-        let (value, unit) = split_number(&s)?;
-        let multiplier = match unit {
-            "" | "B" => 1.0,
-            "KB" | "kB" => 1e3,
-            "MB" => 1e6,
-            "GB" => 1e9,
-            "KiB" => 1024.0,
-            "MiB" => 1024.0 * 1024.0,
-            "GiB" => 1024.0 * 1024.0 * 1024.0,
-            other => return Err(format!("unknown size unit `{other}` in `{s}` (use B, KB, MB, GB, KiB, MiB or GiB)")),
-        };
-        Ok(ByteSize((value * multiplier).round() as u64))
+        const UNITS: &[(&str, f64)] = &[
+            ("", 1.0),
+            ("B", 1.0),
+            ("KB", 1e3),
+            ("kB", 1e3),
+            ("MB", 1e6),
+            ("GB", 1e9),
+            ("KiB", 1024.0),
+            ("MiB", 1024.0 * 1024.0),
+            ("GiB", 1024.0 * 1024.0 * 1024.0),
+        ];
+        Ok(ByteSize(scaled(&s, "size", UNITS)?.round() as u64))
     }
 }
 
@@ -91,16 +89,19 @@ impl TryFrom<String> for Rate {
     type Error = String;
 
     fn try_from(s: String) -> Result<Self, String> {
-        let (value, unit) = split_number(&s)?;
-        let multiplier = match unit {
-            "bit" | "bps" => 1.0,
-            "kbit" | "kbps" => 1e3,
-            "Mbit" | "mbit" | "Mbps" => 1e6,
-            "Gbit" | "gbit" | "Gbps" => 1e9,
-            "" => return Err(format!("`{s}` needs a unit (bit, kbit, Mbit or Gbit)")),
-            other => return Err(format!("unknown rate unit `{other}` in `{s}` (use bit, kbit, Mbit or Gbit)")),
-        };
-        let bps = (value * multiplier).round() as u64;
+        const UNITS: &[(&str, f64)] = &[
+            ("bit", 1.0),
+            ("bps", 1.0),
+            ("kbit", 1e3),
+            ("kbps", 1e3),
+            ("Mbit", 1e6),
+            ("mbit", 1e6),
+            ("Mbps", 1e6),
+            ("Gbit", 1e9),
+            ("gbit", 1e9),
+            ("Gbps", 1e9),
+        ];
+        let bps = scaled(&s, "rate", UNITS)?.round() as u64;
         if bps == 0 {
             return Err(format!("rate `{s}` must be positive"));
         }
