@@ -45,7 +45,7 @@ impl Connection {
         let mut segment_size = 0;
         while segments < max_segments.max(1) {
             let space_id = if self.wants_handshake_packet() { SpaceId::Handshake } else { SpaceId::Data };
-            if self.spaces[space_id as usize].keys.is_none() {
+            if self.spaces[space_id as usize].keys.is_none() || !self.may_have_packet(space_id) {
                 break;
             }
             let max = match space_id {
@@ -123,6 +123,16 @@ impl Connection {
         }
         self.path.on_sent(written);
         (written > 0).then_some(Transmit { destination: self.path.remote, size: written, segment_size: None })
+    }
+
+    /// Whether `build_packet` could write anything in `space_id`; when this is false it
+    /// certainly would not. Most received packets leave nothing to send (an ACK is due every
+    /// second one), and this lets them skip assembling a packet only to discard it.
+    fn may_have_packet(&self, space_id: SpaceId) -> bool {
+        let space = &self.spaces[space_id as usize];
+        space.probes_owed > 0
+            || (space.received.ack_pending && space.received.immediate_ack)
+            || self.has_eliciting_to_send(space_id)
     }
 
     /// Whether the handshake space has something to send right now.

@@ -17,6 +17,9 @@ const STAGING_MAX: usize = 1 << 20;
 pub(crate) struct SendBuffer {
     /// `(offset, data)` in offset order, covering `[acked_prefix, frozen_end)`.
     chunks: VecDeque<(u64, Bytes)>,
+    /// Index in `chunks` where the last `copy_out` ended: new data is sent in offset order,
+    /// so the next copy almost always starts there, sparing a binary search per packet.
+    cursor: usize,
     staging: BytesMut,
     next_staging_alloc: usize,
     /// Everything below this offset was acknowledged.
@@ -111,7 +114,14 @@ impl SendBuffer {
         if offset + out.len() as u64 > self.frozen_end() {
             self.freeze_staging();
         }
-        let mut idx = self.chunks.partition_point(|(o, b)| o + b.len() as u64 <= offset);
+        let covers = |(o, b): &(u64, Bytes)| (*o..o + b.len() as u64).contains(&offset);
+        let mut idx = if self.chunks.get(self.cursor).is_some_and(covers) {
+            self.cursor
+        } else if self.chunks.get(self.cursor + 1).is_some_and(covers) {
+            self.cursor + 1
+        } else {
+            self.chunks.partition_point(|(o, b)| o + b.len() as u64 <= offset)
+        };
         let mut pos = offset;
         let mut filled = 0;
         while filled < out.len() {
@@ -123,6 +133,7 @@ impl SendBuffer {
             pos += n as u64;
             idx += 1;
         }
+        self.cursor = idx.saturating_sub(1);
         debug_assert_eq!(filled, out.len(), "copy_out beyond buffered data");
     }
 
@@ -144,6 +155,7 @@ impl SendBuffer {
         while let Some((o, b)) = self.chunks.front() {
             if o + b.len() as u64 <= self.acked_prefix {
                 self.chunks.pop_front();
+                self.cursor = self.cursor.saturating_sub(1);
             } else {
                 break;
             }
@@ -163,6 +175,7 @@ impl SendBuffer {
     /// Drops all buffered data (the stream was reset).
     pub(crate) fn discard(&mut self) {
         self.chunks.clear();
+        self.cursor = 0;
         self.staging = BytesMut::new();
         self.lost.clear();
         self.acked.clear();
@@ -191,6 +204,31 @@ mod tests {
         assert_eq!(read(&mut b, 0, 21), b"hello zero-copy world");
         assert_eq!(read(&mut b, 3, 10), b"lo zero-co");
         assert_eq!(b.next_range(100, u64::MAX), None);
+    }
+
+    #[test]
+    fn reads_are_right_wherever_the_cursor_was_left() {
+        // Chunks of unequal sizes holding each byte's own offset, so any misplaced read shows.
+        let mut b = SendBuffer::default();
+        let mut offset = 0u64;
+        for len in [700u64, 1, 1300, 50, 2000, 999] {
+            b.write_bytes((offset..offset + len).map(|o| o as u8).collect::<Vec<u8>>().into());
+            offset += len;
+        }
+        let expect = |from: u64, len: u64| (from..from + len).map(|o| o as u8).collect::<Vec<u8>>();
+        // In order, as new data is sent; then backwards and jumping, as retransmissions are.
+        for (from, len) in [(0, 650), (650, 650), (1300, 1200), (2500, 1200), (3700, 1350)] {
+            assert_eq!(read(&mut b, from, len), expect(from, len), "sequential read at {from}");
+        }
+        for (from, len) in [(3000, 100), (10, 2000), (5000, 50), (700, 1), (699, 3), (2001, 49)] {
+            assert_eq!(read(&mut b, from, len), expect(from, len), "read at {from}");
+        }
+        // Releasing chunks from the front shifts every index the cursor may hold.
+        while b.next_range(u64::MAX, u64::MAX).is_some() {}
+        b.ack(0, 2100);
+        assert_eq!(read(&mut b, 2100, 900), expect(2100, 900));
+        b.ack(2100, 2000);
+        assert_eq!(read(&mut b, 4100, 949), expect(4100, 949));
     }
 
     #[test]
