@@ -5,7 +5,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{Pair, fill_pattern, pattern_byte, run_bulk};
-use jetstream_core::{Dir, Duration, Event, ReadError, StreamEvent, StreamId, TransportConfig};
+use jetstream_core::{Dir, DropStats, Duration, Event, ReadError, StreamEvent, StreamId, TransportConfig};
 use std::collections::HashMap;
 
 const MIB: u64 = 1 << 20;
@@ -236,6 +236,22 @@ fn a_flow_control_limited_transfer_does_not_inflate_the_congestion_window() {
     let run = run_bulk(&mut pair, 32 * MIB, Duration::from_secs(600));
     let stats = pair.client.connection(run.client).expect("conn").stats();
     assert!(stats.cwnd <= 4 * window, "cwnd {} grew past 4x the {window}-byte flow-control window", stats.cwnd);
+}
+
+#[test]
+fn gso_batches_arrive_intact_with_either_cipher_suite() {
+    // Each segment of a batch carries its own header protection, applied for the batch at once.
+    for prefer_aes in [false, true] {
+        let mut pair = Pair::with_transport(17, TransportConfig { prefer_aes, ..Default::default() });
+        pair.client.set_max_gso_segments(10);
+        pair.server.set_max_gso_segments(10);
+        let run = run_bulk(&mut pair, 8 * MIB, Duration::from_secs(60));
+        assert!(pair.gso_transmits > 100, "prefer_aes = {prefer_aes}: only {} GSO batches", pair.gso_transmits);
+        let stats = pair.server.stats();
+        assert_eq!(stats.dropped, DropStats::default(), "prefer_aes = {prefer_aes}: every datagram was accepted");
+        let conn = pair.client.connection(run.client).expect("conn");
+        assert_eq!(conn.stats().packets_lost, 0, "prefer_aes = {prefer_aes}");
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@ use super::spaces::SpaceId;
 use super::timers::Timer;
 use super::{BufferTooSmall, Connection, HANDSHAKE_PACKET_SIZE, State, Transmit};
 use crate::coding::Writer;
+use crate::crypto::{CipherSuite, HeaderKey};
 use crate::frame;
 use crate::packet::{self, LongType};
 use crate::stream::Side;
@@ -17,6 +18,57 @@ const TAG_LEN: usize = 16;
 /// Header protection samples 16 bytes starting 4 bytes after the packet number, so the
 /// packet number plus payload must be at least this long.
 const MIN_PN_AND_PAYLOAD: usize = 4;
+/// Sealed packets whose header protection waits to be applied together (one GSO batch's worth
+/// by default; larger batches are protected in groups of this many).
+const MASK_BATCH: usize = 16;
+
+/// Where a sealed packet's header protection goes. `build_packet` leaves it to the caller, so
+/// that the masks of a GSO batch are computed together (ChaCha20 computes several at once).
+#[derive(Debug, Clone, Copy, Default)]
+struct HeaderSlot {
+    /// Where the packet starts in the buffer the batch is written into.
+    start: usize,
+    /// Offset of the packet number from the packet's start.
+    pn_offset: usize,
+    pn_len: usize,
+    long: bool,
+}
+
+/// Header protection owed by the packets of one space sealed so far.
+#[derive(Debug, Default)]
+struct PendingHeaders {
+    slots: [HeaderSlot; MASK_BATCH],
+    len: usize,
+}
+
+impl PendingHeaders {
+    fn is_full(&self) -> bool {
+        self.len == MASK_BATCH
+    }
+
+    fn push(&mut self, slot: HeaderSlot) {
+        self.slots[self.len] = slot;
+        self.len += 1;
+    }
+
+    /// Masks every pending header in `buf` with `key` and empties the batch.
+    fn apply(&mut self, key: &dyn HeaderKey, buf: &mut [u8]) {
+        let slots = &self.slots[..self.len];
+        let mut samples = [[0u8; CipherSuite::SAMPLE_LEN]; MASK_BATCH];
+        for (sample, slot) in samples.iter_mut().zip(slots) {
+            // `build_packet` pads every packet so that its sample exists.
+            if let Some(s) = packet::sample(&buf[slot.start..], slot.pn_offset) {
+                *sample = *s;
+            }
+        }
+        let mut masks = [[0u8; 5]; MASK_BATCH];
+        key.masks(&samples[..slots.len()], &mut masks[..slots.len()]);
+        for (slot, mask) in slots.iter().zip(&masks) {
+            packet::xor_header_mask(&mut buf[slot.start..], slot.pn_offset, slot.pn_len, mask, slot.long);
+        }
+        self.len = 0;
+    }
+}
 
 impl Connection {
     /// Writes the next datagram(s) into `buf`. Several equal-size datagrams (up to
@@ -43,6 +95,8 @@ impl Connection {
         let mut written = 0;
         let mut segments = 0;
         let mut segment_size = 0;
+        let mut pending = PendingHeaders::default();
+        let mut pending_space = SpaceId::Data;
         while segments < max_segments.max(1) {
             let space_id = if self.wants_handshake_packet() { SpaceId::Handshake } else { SpaceId::Data };
             if self.spaces[space_id as usize].keys.is_none() || !self.may_have_packet(space_id) {
@@ -64,7 +118,12 @@ impl Connection {
             if limit < 64 {
                 break;
             }
-            let Some(n) = self.build_packet(now, space_id, &mut buf[written..written + limit]) else { break };
+            if pending.len > 0 && (pending_space != space_id || pending.is_full()) {
+                self.protect_headers(pending_space, &mut pending, buf);
+            }
+            let Some((n, slot)) = self.build_packet(now, space_id, &mut buf[written..written + limit]) else { break };
+            pending.push(HeaderSlot { start: written, ..slot });
+            pending_space = space_id;
             self.path.on_sent(n);
             if segments == 0 {
                 segment_size = n;
@@ -79,6 +138,7 @@ impl Connection {
                 break;
             }
         }
+        self.protect_headers(pending_space, &mut pending, buf);
         if segments == 0 {
             // Building may have closed the connection (AEAD limit, key derivation failure):
             // send that close now rather than wait for the next input.
@@ -111,8 +171,15 @@ impl Connection {
             };
             let limit =
                 usize::from(self.mtu).min(buf.len()).min(HANDSHAKE_PACKET_SIZE).min(budget).saturating_sub(written);
-            if wanted && self.spaces[space_id as usize].keys.is_some() && limit >= 64 {
-                written += self.build_packet(now, space_id, &mut buf[written..written + limit]).unwrap_or(0);
+            if wanted
+                && self.spaces[space_id as usize].keys.is_some()
+                && limit >= 64
+                && let Some((n, slot)) = self.build_packet(now, space_id, &mut buf[written..written + limit])
+            {
+                let mut pending = PendingHeaders::default();
+                pending.push(HeaderSlot { start: written, ..slot });
+                self.protect_headers(space_id, &mut pending, buf);
+                written += n;
             }
         }
         self.close_pending = false;
@@ -166,9 +233,18 @@ impl Connection {
         self.spaces[space_id as usize].keys.as_ref().map_or(1, |k| k.local.packet.suite().payload_alignment())
     }
 
-    /// Builds one packet of `space_id` into `out` (whose length is the packet size limit).
-    /// Returns its size, or `None` when there is nothing to send.
-    fn build_packet(&mut self, now: Instant, space_id: SpaceId, out: &mut [u8]) -> Option<usize> {
+    /// Applies the header protection `pending` owes in `buf`, with `space_id`'s header key.
+    fn protect_headers(&self, space_id: SpaceId, pending: &mut PendingHeaders, buf: &mut [u8]) {
+        if let Some(keys) = self.spaces[space_id as usize].keys.as_ref() {
+            pending.apply(keys.local.header.as_ref(), buf);
+        }
+        pending.len = 0;
+    }
+
+    /// Builds and seals one packet of `space_id` into `out` (whose length is the packet size
+    /// limit). Returns its size and where its header protection goes, which the caller
+    /// applies; `None` when there is nothing to send.
+    fn build_packet(&mut self, now: Instant, space_id: SpaceId, out: &mut [u8]) -> Option<(usize, HeaderSlot)> {
         let si = space_id as usize;
         let long = space_id == SpaceId::Handshake;
         let key_phase = match (long, self.key_phase.as_ref()) {
@@ -295,9 +371,7 @@ impl Connection {
             // Sealing only fails on a buffer shorter than the tag, which cannot happen here.
             keys.local.packet.seal(pn, header, &mut body[..payload_len + TAG_LEN]).ok()?;
         }
-        let sample = packet::sample(&out[..size], pn_offset)?;
-        let mask = keys.local.header.mask(sample);
-        packet::xor_header_mask(out, pn_offset, pn_len, &mask, long);
+        packet::sample(&out[..size], pn_offset)?;
 
         if let (false, Some(kp)) = (long, self.key_phase.as_mut()) {
             kp.on_sealed(pn);
@@ -330,7 +404,7 @@ impl Connection {
         }
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += size as u64;
-        Some(size)
+        Some((size, HeaderSlot { start: 0, pn_offset, pn_len, long }))
     }
 
     /// The key phase to seal the next 1-RTT packet with, starting a key update when the

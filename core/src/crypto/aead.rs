@@ -226,6 +226,16 @@ pub(crate) trait HeaderKey: Send + Sync + fmt::Debug {
     /// keystream for block counter = `sample[0..4]` (little-endian) and
     /// nonce = `sample[4..16]`.
     fn mask(&self, sample: &[u8; CipherSuite::SAMPLE_LEN]) -> [u8; 5];
+
+    /// The masks for several samples, `masks[i]` for `samples[i]` (the lengths must match).
+    /// A sender computes a GSO batch's masks together, which lets ChaCha20 work on several
+    /// blocks at once.
+    fn masks(&self, samples: &[[u8; CipherSuite::SAMPLE_LEN]], masks: &mut [[u8; 5]]) {
+        debug_assert_eq!(samples.len(), masks.len());
+        for (sample, mask) in samples.iter().zip(masks) {
+            *mask = self.mask(sample);
+        }
+    }
 }
 
 /// The AEAD nonce for one packet: the IV with the packet number, as 8 bytes

@@ -35,14 +35,81 @@ impl fmt::Debug for ChaChaMaskKey {
 
 impl HeaderKey for ChaChaMaskKey {
     fn mask(&self, sample: &[u8; CipherSuite::SAMPLE_LEN]) -> [u8; 5] {
-        let mut input = [0u32; 4];
-        for (w, chunk) in input.iter_mut().zip(sample.chunks_exact(4)) {
-            *w = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        }
-        let [w0, w1] = first_two_words(&self.key, input);
-        let a = w0.to_le_bytes();
-        [a[0], a[1], a[2], a[3], w1.to_le_bytes()[0]]
+        mask_bytes(first_two_words(&self.key, counter_nonce(sample)))
     }
+
+    fn masks(&self, samples: &[[u8; CipherSuite::SAMPLE_LEN]], masks: &mut [[u8; 5]]) {
+        debug_assert_eq!(samples.len(), masks.len());
+        let mut samples = samples.chunks(LANES);
+        let mut masks = masks.chunks_mut(LANES);
+        while let (Some(group), Some(out)) = (samples.next(), masks.next()) {
+            if let [only] = group {
+                // One block alone is faster than a group with idle lanes.
+                out[0] = self.mask(only);
+                continue;
+            }
+            let inputs = core::array::from_fn(|lane| counter_nonce(&group[lane.min(group.len() - 1)]));
+            for (mask, words) in out.iter_mut().zip(first_two_words_of_four(&self.key, &inputs)) {
+                *mask = mask_bytes(words);
+            }
+        }
+    }
+}
+
+/// The block counter and nonce words a header-protection sample stands for.
+fn counter_nonce(sample: &[u8; CipherSuite::SAMPLE_LEN]) -> [u32; 4] {
+    core::array::from_fn(|i| {
+        u32::from_le_bytes([sample[4 * i], sample[4 * i + 1], sample[4 * i + 2], sample[4 * i + 3]])
+    })
+}
+
+/// The mask: the block's first five bytes.
+fn mask_bytes([w0, w1]: [u32; 2]) -> [u8; 5] {
+    let a = w0.to_le_bytes();
+    [a[0], a[1], a[2], a[3], w1.to_le_bytes()[0]]
+}
+
+/// Blocks computed side by side by [`first_two_words_of_four`].
+const LANES: usize = 4;
+
+/// Words 0 and 1 of four independent ChaCha20 blocks (one per counter/nonce), each state word
+/// held for all four blocks in one 128-bit vector: sixteen independent lanes of work where a
+/// single block has four, so the rounds run at the vector units' throughput instead of one
+/// block's dependency chain (~43 ns a mask here, against ~96 ns for a block alone). `wide`
+/// supplies the vectors safely (SSE2 on x86-64, NEON on aarch64, plain arrays elsewhere).
+fn first_two_words_of_four(key: &[u32; 8], inputs: &[[u32; 4]; LANES]) -> [[u32; 2]; LANES] {
+    use wide::u32x4;
+    #[inline(always)]
+    fn rotl<const BITS: u32>(x: u32x4) -> u32x4 {
+        (x << BITS) | (x >> (32 - BITS))
+    }
+    #[inline(always)]
+    fn quarter(x: &mut [u32x4; 16], [a, b, c, d]: [usize; 4]) {
+        x[a] += x[b];
+        x[d] = rotl::<16>(x[d] ^ x[a]);
+        x[c] += x[d];
+        x[b] = rotl::<12>(x[b] ^ x[c]);
+        x[a] += x[b];
+        x[d] = rotl::<8>(x[d] ^ x[a]);
+        x[c] += x[d];
+        x[b] = rotl::<7>(x[b] ^ x[c]);
+    }
+
+    let mut x: [u32x4; 16] = core::array::from_fn(|w| match w {
+        0..4 => u32x4::splat(SIGMA[w]),
+        4..12 => u32x4::splat(key[w - 4]),
+        _ => u32x4::new(core::array::from_fn(|lane| inputs[lane][w - 12])),
+    });
+    for _ in 0..10 {
+        for column in [[0, 4, 8, 12], [1, 5, 9, 13], [2, 6, 10, 14], [3, 7, 11, 15]] {
+            quarter(&mut x, column);
+        }
+        for diagonal in [[0, 5, 10, 15], [1, 6, 11, 12], [2, 7, 8, 13], [3, 4, 9, 14]] {
+            quarter(&mut x, diagonal);
+        }
+    }
+    let (w0, w1) = (x[0].to_array(), x[1].to_array());
+    core::array::from_fn(|lane| [w0[lane].wrapping_add(SIGMA[0]), w1[lane].wrapping_add(SIGMA[1])])
 }
 
 /// Words 0 and 1 of the ChaCha20 block for `key` and `counter_nonce` (counter, then the
@@ -168,11 +235,30 @@ mod tests {
             let block = scalar_block(&key, input);
             assert_eq!(first_two_words(&key, input), [block[0], block[1]]);
         }
+        for _ in 0..500 {
+            let key: [u32; 8] = core::array::from_fn(|_| next());
+            let inputs: [[u32; 4]; LANES] = core::array::from_fn(|_| core::array::from_fn(|_| next()));
+            let expected = inputs.map(|input| first_two_words(&key, input));
+            assert_eq!(first_two_words_of_four(&key, &inputs), expected);
+        }
         // Extreme counters, which a peer picks through the sample.
         for counter in [0, 1, u32::MAX - 1, u32::MAX] {
             let key = [7u32; 8];
             let block = scalar_block(&key, [counter, 1, 2, 3]);
             assert_eq!(first_two_words(&key, [counter, 1, 2, 3]), [block[0], block[1]]);
+        }
+    }
+
+    #[test]
+    fn batched_masks_equal_single_masks_for_every_batch_size() {
+        let key = ChaChaMaskKey::new(&core::array::from_fn(|i| (i * 7 + 3) as u8));
+        let samples: Vec<[u8; 16]> =
+            (0..23u8).map(|n| core::array::from_fn(|i| n.wrapping_mul(31).wrapping_add(i as u8 * 13))).collect();
+        for len in 0..=samples.len() {
+            let mut masks = vec![[0u8; 5]; len];
+            key.masks(&samples[..len], &mut masks);
+            let single: Vec<[u8; 5]> = samples[..len].iter().map(|s| key.mask(s)).collect();
+            assert_eq!(masks, single, "batch of {len}");
         }
     }
 }

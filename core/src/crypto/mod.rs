@@ -19,8 +19,8 @@ mod ring_backend;
 mod rustcrypto_backend;
 mod symmetric;
 
-pub(crate) use aead::PacketKey;
 pub use aead::{CipherSuite, CryptoBackend, CryptoError};
+pub(crate) use aead::{HeaderKey, PacketKey};
 pub use handshake::HandshakeError;
 pub(crate) use handshake::{
     CLIENT_HELLO_MAX_LEN, ClientHandshake, ServerHandshake, SessionSecrets, choose_suite, message_len,

@@ -114,6 +114,8 @@ pub struct Pair {
     rng: TestRng,
     buf: Vec<u8>,
     pub datagrams_delivered: u64,
+    /// Transmits that carried several GSO segments.
+    pub gso_transmits: u64,
 }
 
 pub fn server_keypair() -> StaticKeypair {
@@ -160,6 +162,7 @@ impl Pair {
             rng: TestRng::new(seed ^ 0xabcdef),
             buf: vec![0; 65536],
             datagrams_delivered: 0,
+            gso_transmits: 0,
         }
     }
 
@@ -223,6 +226,7 @@ impl Pair {
 
     fn send(&mut self, to_server: bool, size: usize, segment: Option<usize>) {
         let seg = segment.unwrap_or(size);
+        self.gso_transmits += u64::from(seg < size);
         let mut offset = 0;
         while offset < size {
             let end = (offset + seg).min(size);
