@@ -51,8 +51,8 @@ impl PendingHeaders {
         self.len += 1;
     }
 
-    /// Masks every pending header in `buf` with `key` and empties the batch.
-    fn apply(&mut self, key: &dyn HeaderKey, buf: &mut [u8]) {
+    /// Masks every pending header in `buf` with `key`.
+    fn apply(&self, key: &dyn HeaderKey, buf: &mut [u8]) {
         let slots = &self.slots[..self.len];
         let mut samples = [[0u8; CipherSuite::SAMPLE_LEN]; MASK_BATCH];
         for (sample, slot) in samples.iter_mut().zip(slots) {
@@ -66,7 +66,6 @@ impl PendingHeaders {
         for (slot, mask) in slots.iter().zip(&masks) {
             packet::xor_header_mask(&mut buf[slot.start..], slot.pn_offset, slot.pn_len, mask, slot.long);
         }
-        self.len = 0;
     }
 }
 
@@ -233,7 +232,8 @@ impl Connection {
         self.spaces[space_id as usize].keys.as_ref().map_or(1, |k| k.local.packet.suite().payload_alignment())
     }
 
-    /// Applies the header protection `pending` owes in `buf`, with `space_id`'s header key.
+    /// Applies the header protection `pending` owes in `buf`, with `space_id`'s header key,
+    /// and empties it.
     fn protect_headers(&self, space_id: SpaceId, pending: &mut PendingHeaders, buf: &mut [u8]) {
         if let Some(keys) = self.spaces[space_id as usize].keys.as_ref() {
             pending.apply(keys.local.header.as_ref(), buf);
@@ -371,6 +371,8 @@ impl Connection {
             // Sealing only fails on a buffer shorter than the tag, which cannot happen here.
             keys.local.packet.seal(pn, header, &mut body[..payload_len + TAG_LEN]).ok()?;
         }
+        // Padding guarantees the header-protection sample; checked here, before the packet
+        // counts as sent, so that `PendingHeaders::apply` always finds it.
         packet::sample(&out[..size], pn_offset)?;
 
         if let (false, Some(kp)) = (long, self.key_phase.as_mut()) {

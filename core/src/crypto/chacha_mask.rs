@@ -75,7 +75,7 @@ const LANES: usize = 4;
 /// Words 0 and 1 of four independent ChaCha20 blocks (one per counter/nonce), each state word
 /// held for all four blocks in one 128-bit vector: sixteen independent lanes of work where a
 /// single block has four, so the rounds run at the vector units' throughput instead of one
-/// block's dependency chain (~43 ns a mask here, against ~96 ns for a block alone). `wide`
+/// block's dependency chain (about half a lone block's ~96 ns per mask here). `wide`
 /// supplies the vectors safely (SSE2 on x86-64, NEON on aarch64, plain arrays elsewhere).
 fn first_two_words_of_four(key: &[u32; 8], inputs: &[[u32; 4]; LANES]) -> [[u32; 2]; LANES] {
     use wide::u32x4;
