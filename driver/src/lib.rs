@@ -1,0 +1,33 @@
+//! # jetstream-driver
+//!
+//! The runtime-independent half of JetStreamProto's runtime adapters, written once:
+//!
+//! - [`udp`]: batched UDP I/O over quinn-udp (`recvmmsg`, GRO, GSO with automatic
+//!   fallback, large socket buffers, ECN on receive);
+//! - [`Driver`]: an endpoint bound to a socket, with the non-blocking driver steps
+//!   (receive a batch, send a batch, fire timers, next deadline) and bounded work per turn;
+//! - the async layer ([`Endpoint`], [`Connection`], [`SendStream`], [`RecvStream`]) generic
+//!   over a [`Runtime`] that supplies socket readiness, a timer and `spawn`.
+//!
+//! Users pick `jetstream-tokio`, `jetstream-smol` or `jetstream-mio`; this crate is what
+//! they share.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod connection;
+mod driver;
+mod endpoint;
+mod io_traits;
+pub mod runtime;
+mod state;
+mod streams;
+mod task;
+pub mod udp;
+
+pub use connection::{Connection, DatagramError};
+pub use driver::{Clock, Driver, Flush, RECV_CALLS_PER_TURN, SENDS_PER_TURN};
+pub use endpoint::{ConnectError, Endpoint, EndpointOptions, random_seed};
+pub use runtime::{AsyncTimer, AsyncUdpSocket, Interest, Runtime};
+pub use state::ConnectionClosed;
+pub use streams::{ReadToEndError, RecvStream, SendStream, StreamError};

@@ -1,0 +1,153 @@
+//! The background task that runs one endpoint's [`Driver`](crate::Driver) on an async
+//! runtime: receive, fire timers, send, turn events into wake-ups, sleep until the socket or
+//! the deadline needs it. Bounded work per poll, then it yields.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::driver::{Flush, RECV_CALLS_PER_TURN};
+use crate::runtime::{AsyncTimer, AsyncUdpSocket, Interest, Runtime};
+use crate::state::{Shared, State, lock};
+
+pub(crate) struct DriverTask<R: Runtime> {
+    shared: Shared,
+    socket: Arc<R::Socket>,
+    timer: Pin<Box<R::Timer>>,
+    armed: Option<std::time::Instant>,
+}
+
+impl<R: Runtime> DriverTask<R> {
+    pub(crate) fn new(runtime: &R, shared: Shared, socket: Arc<R::Socket>) -> Self {
+        let timer = Box::pin(runtime.new_timer(std::time::Instant::now()));
+        DriverTask { shared, socket, timer, armed: None }
+    }
+}
+
+/// How a turn ended.
+enum Turn {
+    /// Work may be left (budget spent or a deadline already due): poll again soon.
+    Again,
+    /// Everything is waiting on the socket or the timer.
+    Wait,
+    /// The endpoint is gone: no handles, no connections.
+    Finished,
+}
+
+impl<R: Runtime> Future for DriverTask<R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let shared = this.shared.clone();
+        let mut state = lock(&shared);
+        state.driver_task.register(cx.waker());
+        match this.turn(&mut state, cx) {
+            Ok(Turn::Again) => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Ok(Turn::Wait) => Poll::Pending,
+            Ok(Turn::Finished) => Poll::Ready(()),
+            Err(e) => {
+                tracing::error!("endpoint socket failed: {e}");
+                state.fail(&e);
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl<R: Runtime> DriverTask<R> {
+    fn turn(&mut self, state: &mut State, cx: &mut Context<'_>) -> io::Result<Turn> {
+        let mut again = self.receive(state, cx)?;
+        state.driver.handle_timeout();
+        again |= self.transmit(state, cx)?;
+        state.dispatch_events();
+        if state.closed.is_some() {
+            close_unowned(state);
+            if state.endpoint_handles == 0 && state.is_idle() {
+                return Ok(Turn::Finished);
+            }
+        }
+        if let Some(deadline) = state.driver.next_deadline() {
+            if self.armed != Some(deadline) {
+                self.timer.as_mut().reset(deadline);
+                self.armed = Some(deadline);
+            }
+            if self.timer.as_mut().poll_elapsed(cx).is_ready() {
+                self.armed = None;
+                again = true;
+            }
+        }
+        Ok(if again { Turn::Again } else { Turn::Wait })
+    }
+
+    /// Up to [`RECV_CALLS_PER_TURN`] batched receives. True when the budget ran out first.
+    fn receive(&mut self, state: &mut State, cx: &mut Context<'_>) -> io::Result<bool> {
+        for _ in 0..RECV_CALLS_PER_TURN {
+            match self.socket.poll_readiness(Interest::Readable, cx) {
+                Poll::Ready(result) => result?,
+                Poll::Pending => return Ok(false),
+            }
+            match self.socket.try_io(Interest::Readable, |fd| state.driver.receive(&fd)) {
+                Ok(_) => {}
+                // Readiness is cleared; the next poll_readiness registers for the next datagram.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // ICMP errors (port unreachable...) surface on receive: not the socket's fault.
+                Err(e) if is_transient(&e) => tracing::debug!("receive: {e}"),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends until the endpoint has nothing queued, the socket is full, or the budget ran
+    /// out (true).
+    fn transmit(&mut self, state: &mut State, cx: &mut Context<'_>) -> io::Result<bool> {
+        // Two rounds: a `WouldBlock` clears the readiness, and the second poll_readiness
+        // either finds the socket writable again or registers for it.
+        for _ in 0..2 {
+            match self.socket.poll_readiness(Interest::Writable, cx) {
+                Poll::Ready(result) => result?,
+                Poll::Pending => return Ok(false),
+            }
+            let sent = self.socket.try_io(Interest::Writable, |fd| match state.driver.transmit(&fd)? {
+                Flush::Blocked => Err(io::ErrorKind::WouldBlock.into()),
+                flush => Ok(flush),
+            });
+            match sent {
+                Ok(Flush::Done) => return Ok(false),
+                Ok(Flush::Budget) => return Ok(true),
+                Ok(Flush::Blocked) => unreachable!("mapped to WouldBlock above"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// A closed endpoint accepts nothing: connections that completed their handshake since are
+/// closed at once, so nothing lingers unowned and the task can end.
+fn close_unowned(state: &mut State) {
+    let unowned: Vec<_> = state.incoming.drain(..).collect();
+    let now = state.driver.clock().now();
+    for handle in unowned {
+        if let Some(conn) = state.core(handle) {
+            conn.close(now, 0, b"endpoint closed");
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+    )
+}

@@ -1,0 +1,177 @@
+//! jetstream-tokio on real loopback sockets.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use jetstream_tokio::{
+    ConnectError, Connection, ConnectionClosed, Endpoint, EndpointOptions, ServerConfig, SocketConfig, StaticKeypair,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn server(socket: SocketConfig) -> (Endpoint, jetstream_tokio::PublicKey) {
+    let key = StaticKeypair::from_secret_bytes([3; 32]);
+    let public = key.public_key();
+    let mut options = EndpointOptions::server(ServerConfig::new(key)).expect("options");
+    options.socket = socket;
+    (Endpoint::bind("127.0.0.1:0".parse().expect("addr"), options).expect("bind server"), public)
+}
+
+fn client(socket: SocketConfig) -> Endpoint {
+    let mut options = EndpointOptions::client().expect("options");
+    options.socket = socket;
+    Endpoint::bind("127.0.0.1:0".parse().expect("addr"), options).expect("bind client")
+}
+
+/// A connected pair: (client endpoint, client connection, server endpoint, server connection).
+async fn connected(socket: SocketConfig) -> (Endpoint, Connection, Endpoint, Connection) {
+    let (srv, key) = server(socket.clone());
+    let cli = client(socket);
+    let addr = srv.local_addr().expect("addr");
+    let (conn, accepted) = tokio::join!(cli.connect(addr, key), srv.accept());
+    (cli, conn.expect("connect"), srv, accepted.expect("accept"))
+}
+
+/// Deterministic bytes that make reordering or corruption visible.
+fn pattern(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn echo_on_a_bidirectional_stream() {
+    tokio::time::timeout(LIMIT, async {
+        let (_cli, conn, _srv, accepted) = connected(SocketConfig::default()).await;
+        let echo = tokio::spawn(async move {
+            let (mut send, mut recv) = accepted.accept_bi().await.expect("accept_bi");
+            tokio::io::copy(&mut recv, &mut send).await.expect("copy");
+            send.shutdown().await.expect("finish");
+            send.finished().await.expect("acknowledged");
+        });
+        let (mut send, mut recv) = conn.open_bi().await.expect("open_bi");
+        send.write_all(b"hello, post-quantum world").await.expect("write");
+        send.shutdown().await.expect("finish");
+        let mut echoed = Vec::new();
+        AsyncReadExt::read_to_end(&mut recv, &mut echoed).await.expect("read");
+        assert_eq!(echoed, b"hello, post-quantum world");
+        echo.await.expect("echo task");
+    })
+    .await
+    .expect("within the time limit");
+}
+
+async fn bulk_transfer(len: usize, socket: SocketConfig) {
+    let (_cli, conn, _srv, accepted) = connected(socket).await;
+    let data = pattern(len);
+    let expected = data.clone();
+    let reader = tokio::spawn(async move {
+        let mut recv = accepted.accept_uni().await.expect("accept_uni");
+        recv.read_to_end(len + 1).await.expect("read")
+    });
+    let mut send = conn.open_uni().await.expect("open_uni");
+    let data = Bytes::from(data);
+    for chunk in 0..len.div_ceil(1 << 20) {
+        send.write_chunk(data.slice(chunk << 20..((chunk + 1) << 20).min(len))).await.expect("write");
+    }
+    send.finish().expect("finish");
+    let got = reader.await.expect("reader task");
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "received bytes differ from the sent ones");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_transfer_arrives_byte_exact_on_the_multi_thread_runtime() {
+    tokio::time::timeout(LIMIT, bulk_transfer(64 << 20, SocketConfig::default())).await.expect("within the time limit");
+}
+
+#[tokio::test]
+async fn bulk_transfer_with_gso_forced_off() {
+    let socket = SocketConfig { gso: false, ..SocketConfig::default() };
+    tokio::time::timeout(LIMIT, bulk_transfer(16 << 20, socket)).await.expect("within the time limit");
+}
+
+#[tokio::test]
+async fn datagrams_arrive_intact_or_not_at_all() {
+    tokio::time::timeout(LIMIT, async {
+        let (_cli, conn, _srv, accepted) = connected(SocketConfig::default()).await;
+        for i in 0..50u8 {
+            conn.send_datagram(Bytes::from(vec![i; 500])).expect("send datagram");
+            // Spread them out so the receive queue never overflows.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut seen = 0;
+        while let Ok(Ok(d)) = tokio::time::timeout(Duration::from_millis(500), accepted.read_datagram()).await {
+            assert_eq!(d.len(), 500);
+            assert!(d.iter().all(|&b| b == d[0]), "datagram intact");
+            seen += 1;
+        }
+        assert!(seen >= 45, "loopback loses next to nothing; got {seen} of 50");
+    })
+    .await
+    .expect("within the time limit");
+}
+
+#[tokio::test]
+async fn wrong_server_key_fails_the_connect() {
+    tokio::time::timeout(LIMIT, async {
+        let (srv, _) = server(SocketConfig::default());
+        let cli = client(SocketConfig::default());
+        let wrong = StaticKeypair::from_secret_bytes([4; 32]).public_key();
+        let err = cli.connect(srv.local_addr().expect("addr"), wrong).await.expect_err("wrong key");
+        assert!(matches!(err, ConnectError::Failed(ConnectionClosed::Lost(_))), "{err}");
+    })
+    .await
+    .expect("within the time limit");
+}
+
+#[tokio::test]
+async fn close_reaches_the_peer_with_code_and_reason() {
+    tokio::time::timeout(LIMIT, async {
+        let (_cli, conn, _srv, accepted) = connected(SocketConfig::default()).await;
+        conn.close(42, b"bye");
+        let why = accepted.closed().await;
+        assert!(why.to_string().contains("42") && why.to_string().contains("bye"), "{why}");
+        assert_eq!(conn.closed().await, ConnectionClosed::LocallyClosed);
+    })
+    .await
+    .expect("within the time limit");
+}
+
+#[test]
+fn dropping_everything_ends_the_driver_tasks() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        tokio::time::timeout(LIMIT, async {
+            let (cli, conn, srv, accepted) = connected(SocketConfig::default()).await;
+            let mut send = conn.open_uni().await.expect("open");
+            send.write_all(b"x").await.expect("write");
+            drop(send);
+            drop(conn);
+            // Dropping the last handle closes the connection; the peer sees it.
+            let why = accepted.closed().await;
+            assert!(matches!(why, ConnectionClosed::Lost(_)), "{why}");
+            drop(accepted);
+            drop(cli);
+            drop(srv);
+        })
+        .await
+        .expect("within the time limit");
+        // Both driver tasks end once their connections drained (the closing period).
+        let metrics = tokio::runtime::Handle::current().metrics();
+        for _ in 0..500 {
+            if metrics.num_alive_tasks() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} driver task(s) still alive 5 s after every handle was dropped", metrics.num_alive_tasks());
+    });
+}
