@@ -1,0 +1,69 @@
+//! jetstream-smol on real loopback sockets, under smol and under async-std.
+
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use jetstream_smol::{Endpoint, EndpointOptions, ServerConfig, StaticKeypair};
+
+/// Fails the test instead of hanging when `f` takes longer than a minute.
+async fn within_a_minute<T>(f: impl Future<Output = T>) -> T {
+    f.or(async {
+        async_io::Timer::after(Duration::from_secs(60)).await;
+        panic!("test exceeded its time limit");
+    })
+    .await
+}
+
+fn endpoints() -> (Endpoint, Endpoint, jetstream_smol::PublicKey) {
+    let key = StaticKeypair::from_secret_bytes([5; 32]);
+    let public = key.public_key();
+    let server_options = EndpointOptions::server(ServerConfig::new(key)).expect("options");
+    let server = Endpoint::bind("127.0.0.1:0".parse().expect("addr"), server_options).expect("bind");
+    let client = Endpoint::bind("127.0.0.1:0".parse().expect("addr"), EndpointOptions::client().expect("options"))
+        .expect("bind");
+    (client, server, public)
+}
+
+#[test]
+fn echo_under_smol() {
+    smol::block_on(within_a_minute(async {
+        let (client, server, key) = endpoints();
+        let addr = server.local_addr().expect("addr");
+        let echo = smol::spawn(async move {
+            let conn = server.accept().await.expect("accept");
+            let (mut send, mut recv) = conn.accept_bi().await.expect("accept_bi");
+            futures_lite::io::copy(&mut recv, &mut send).await.expect("copy");
+            send.close().await.expect("finish");
+            send.finished().await.expect("acknowledged");
+        });
+        let conn = client.connect(addr, key).await.expect("connect");
+        let (mut send, mut recv) = conn.open_bi().await.expect("open_bi");
+        send.write_all(b"ping over smol").await.expect("write");
+        send.close().await.expect("finish");
+        let mut echoed = Vec::new();
+        AsyncReadExt::read_to_end(&mut recv, &mut echoed).await.expect("read");
+        assert_eq!(echoed, b"ping over smol");
+        echo.await;
+    }));
+}
+
+#[test]
+fn transfer_under_async_std() {
+    async_std::task::block_on(within_a_minute(async {
+        let (client, server, key) = endpoints();
+        let addr = server.local_addr().expect("addr");
+        const LEN: usize = 16 << 20;
+        let reader = async_std::task::spawn(async move {
+            let conn = server.accept().await.expect("accept");
+            let mut recv = conn.accept_uni().await.expect("accept_uni");
+            recv.read_to_end(LEN).await.expect("read")
+        });
+        let conn = client.connect(addr, key).await.expect("connect");
+        let mut send = conn.open_uni().await.expect("open_uni");
+        let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+        send.write_all(&data).await.expect("write");
+        send.finish().expect("finish");
+        let got = reader.await;
+        assert!(got == data, "16 MiB arrive byte-exact");
+    }));
+}
