@@ -108,11 +108,18 @@ impl Driver {
     }
 
     /// One batched receive, fed to the endpoint. Returns the number of datagrams, or
-    /// `WouldBlock` when the socket had none.
+    /// `WouldBlock` when the socket had none. ICMP errors reported on the socket (a peer's
+    /// port unreachable...) are not the socket's failure: they count as zero datagrams.
     pub fn receive(&mut self, socket: &impl AsFd) -> io::Result<usize> {
         let now = self.clock.now();
         let endpoint = &mut self.endpoint;
-        self.udp.recv(socket, |meta, datagram| endpoint.handle_datagram(now, meta, datagram))
+        match self.udp.recv(socket, |meta, datagram| endpoint.handle_datagram(now, meta, datagram)) {
+            Err(e) if is_icmp_report(&e) => {
+                tracing::debug!("receive: {e}");
+                Ok(0)
+            }
+            result => result,
+        }
     }
 
     /// Sends what the endpoint has queued, up to [`SENDS_PER_TURN`] transmits.
@@ -163,4 +170,15 @@ impl Driver {
         let clock = self.clock;
         self.endpoint.poll_timeout().map(|t| clock.to_std(t))
     }
+}
+
+/// Errors a UDP socket reports on receive when an ICMP message came back for an earlier send.
+fn is_icmp_report(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+    )
 }

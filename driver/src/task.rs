@@ -96,8 +96,6 @@ impl<R: Runtime> DriverTask<R> {
                 Ok(_) => {}
                 // Readiness is cleared; the next poll_readiness registers for the next datagram.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // ICMP errors (port unreachable...) surface on receive: not the socket's fault.
-                Err(e) if is_transient(&e) => tracing::debug!("receive: {e}"),
                 Err(e) => return Err(e),
             }
         }
@@ -140,14 +138,4 @@ fn close_unowned(state: &mut State) {
             conn.close(now, 0, b"endpoint closed");
         }
     }
-}
-
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-    )
 }
