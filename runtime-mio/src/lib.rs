@@ -166,6 +166,15 @@ impl Endpoint {
         self.driver.endpoint().connect(now, config, addr)
     }
 
+    /// Closes a connection with an application error code and reason for the peer; its
+    /// `Drained` event follows after the closing period.
+    pub fn close(&mut self, handle: ConnectionHandle, code: u64, reason: &[u8]) {
+        let now = self.driver.clock().now();
+        if let Some(conn) = self.driver.endpoint().connection(handle) {
+            conn.close(now, code, reason);
+        }
+    }
+
     /// The socket became readable.
     pub fn on_readable(&mut self) -> io::Result<()> {
         self.read_pending = true;
