@@ -178,3 +178,30 @@ pub(crate) fn smol_client(
         limited(exchange(&endpoint, addr, key, lens), timer).await
     })
 }
+
+/// `connections` tokio clients on one endpoint at once, each sending one stream of `len`.
+pub(crate) fn tokio_concurrent(
+    addr: SocketAddr,
+    key: PublicKey,
+    connections: usize,
+    len: usize,
+    options: &PeerOptions,
+) -> Result<(), String> {
+    tokio_runtime().block_on(async {
+        let endpoint =
+            jetstream_tokio::Endpoint::bind(options.bind, client_options(options)).map_err(|e| e.to_string())?;
+        let tasks: Vec<_> = (0..connections)
+            .map(|_| {
+                let endpoint = endpoint.clone();
+                tokio::spawn(async move { exchange(&endpoint, addr, key, &[len]).await })
+            })
+            .collect();
+        let all = async {
+            for (i, task) in tasks.into_iter().enumerate() {
+                task.await.map_err(|e| e.to_string())?.map_err(|e| format!("connection {i}: {e}"))?;
+            }
+            Ok(())
+        };
+        limited(all, tokio::time::sleep(options.time_limit)).await
+    })
+}

@@ -128,3 +128,14 @@ pub fn run_client_to(
         Adapter::Mio => mio_peer::client(addr, key, lens, options),
     }
 }
+
+/// `connections` concurrent connections from one tokio endpoint to `server`, each sending
+/// one stream of `len` bytes and checking the answer.
+pub fn run_concurrent_tokio_clients(
+    server: &Server,
+    connections: usize,
+    len: usize,
+    options: &PeerOptions,
+) -> Result<(), String> {
+    async_peer::tokio_concurrent(server.addr, server.key, connections, len, options)
+}
