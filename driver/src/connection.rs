@@ -11,7 +11,7 @@ use jetstream_core::{
     StreamId,
 };
 
-use crate::state::{ConnectionClosed, ConnectionWaiters, Shared, State, dir_index, lock};
+use crate::state::{ConnectionClosed, ConnectionWaiters, Shared, State, WakerSlot, dir_index, lock};
 use crate::streams::{RecvStream, SendStream};
 
 /// One connection. Cheap to clone; when the last clone and the last of its streams are
@@ -113,24 +113,25 @@ impl Connection {
     }
 
     async fn open(&self, dir: Dir) -> Result<StreamId, ConnectionClosed> {
-        poll_fn(|cx| {
-            self.poll_with(cx, |conn, waiters, cx| match conn.open(dir) {
-                Some(id) => Poll::Ready(id),
-                None => {
-                    waiters.open[dir_index(dir)].register(cx.waker());
-                    Poll::Pending
-                }
-            })
-        })
-        .await
+        self.stream_id(dir, CoreConnection::open, |w| &mut w.open).await
     }
 
     async fn accept(&self, dir: Dir) -> Result<StreamId, ConnectionClosed> {
+        self.stream_id(dir, CoreConnection::accept, |w| &mut w.accept).await
+    }
+
+    /// Waits until `take` yields a stream of `dir`, parking in the waiter slot `slots` picks.
+    async fn stream_id(
+        &self,
+        dir: Dir,
+        take: fn(&mut CoreConnection, Dir) -> Option<StreamId>,
+        slots: fn(&mut ConnectionWaiters) -> &mut [WakerSlot; 2],
+    ) -> Result<StreamId, ConnectionClosed> {
         poll_fn(|cx| {
-            self.poll_with(cx, |conn, waiters, cx| match conn.accept(dir) {
+            self.poll_with(cx, |conn, waiters, cx| match take(conn, dir) {
                 Some(id) => Poll::Ready(id),
                 None => {
-                    waiters.accept[dir_index(dir)].register(cx.waker());
+                    slots(waiters)[dir_index(dir)].register(cx.waker());
                     Poll::Pending
                 }
             })

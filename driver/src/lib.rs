@@ -31,3 +31,17 @@ pub use endpoint::{ConnectError, Endpoint, EndpointOptions, random_seed};
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Interest, Runtime};
 pub use state::ConnectionClosed;
 pub use streams::{ReadToEndError, RecvStream, SendStream, StreamError};
+
+/// What an application using one of the async adapters needs in scope: the adapters
+/// re-export it whole, next to their `Endpoint` type.
+pub mod prelude {
+    pub use crate::udp::{IoStats, SocketConfig, SocketReport};
+    pub use crate::{
+        ConnectError, Connection, ConnectionClosed, DatagramError, EndpointOptions, ReadToEndError, RecvStream,
+        SendStream, StreamError, random_seed,
+    };
+    pub use jetstream_core::{
+        ClientConfig, ConnectionStats, EndpointConfig, EndpointStats, PublicKey, ServerConfig, StaticKeypair,
+        TransportConfig,
+    };
+}

@@ -52,15 +52,7 @@ use std::task::{Context, Poll};
 use async_io::{Async, Timer};
 use jetstream_driver::{AsyncTimer, AsyncUdpSocket, Interest};
 
-pub use jetstream_core::{
-    ClientConfig, ConnectionStats, EndpointConfig, EndpointStats, PublicKey, ServerConfig, StaticKeypair,
-    TransportConfig,
-};
-pub use jetstream_driver::udp::{IoStats, SocketConfig, SocketReport};
-pub use jetstream_driver::{
-    ConnectError, Connection, ConnectionClosed, DatagramError, EndpointOptions, ReadToEndError, RecvStream, SendStream,
-    StreamError, random_seed,
-};
+pub use jetstream_driver::prelude::*;
 
 /// A JetStreamProto endpoint driven by smol (see [`jetstream_driver::Endpoint`]).
 pub type Endpoint = jetstream_driver::Endpoint<SmolRuntime>;
