@@ -83,8 +83,11 @@ impl Connection {
         };
         let waiters = connections.entry(self.0.handle).or_default();
         let result = f(core, waiters, cx);
-        // Whatever the call queued (data, credit, a close) goes out on the driver's next turn.
-        driver_task.wake();
+        // Whatever a completed call queued (data, credit, a stream) goes out on the driver's
+        // next turn; a call that only parked a waker queued nothing.
+        if result.is_ready() {
+            driver_task.wake();
+        }
         result.map(Ok)
     }
 

@@ -141,7 +141,6 @@ impl Driver {
                 contents: &self.transmit_buf[..transmit.size],
                 segment_size: transmit.segment_size,
             };
-            let fallbacks = self.udp.stats().gso_fallbacks;
             match self.udp.send(socket, out) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -150,8 +149,9 @@ impl Driver {
                 }
                 Err(e) => return Err(e),
             }
-            if self.udp.stats().gso_fallbacks != fallbacks {
-                self.endpoint.set_max_gso_segments(self.udp.max_gso_segments());
+            // A refused GSO batch turns GSO off for the socket: stop building batches.
+            if transmit.segment_size.is_some() && self.udp.max_gso_segments() == 1 {
+                self.endpoint.set_max_gso_segments(1);
             }
         }
         Ok(Flush::Budget)

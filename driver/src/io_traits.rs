@@ -1,14 +1,10 @@
 //! The runtimes' I/O traits on the stream types, so `tokio::io::copy`, `futures::io::copy`
 //! and friends work on JetStreamProto streams.
 
-#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
-use std::{
-    io,
-    pin::Pin,
-    task::{Context, Poll},
-};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
 use crate::streams::{RecvStream, SendStream};
 
 #[cfg(feature = "tokio-io")]

@@ -18,6 +18,7 @@
 mod connection;
 mod driver;
 mod endpoint;
+#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
 mod io_traits;
 pub mod runtime;
 mod state;

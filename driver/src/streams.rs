@@ -108,24 +108,20 @@ impl SendStream {
     /// Writes all of `data` without copying it where flow control takes it whole (in pieces
     /// of up to 64 KiB); a piece that does not fit the window is copied in as far as it does.
     pub async fn write_chunk(&mut self, mut data: Bytes) -> Result<(), StreamError> {
+        let id = self.id;
         while !data.is_empty() {
-            let mut piece = data.split_to(data.len().min(MAX_CHUNK_PIECE));
-            let id = self.id;
-            poll_fn(|cx| {
+            let piece = data.slice(..data.len().min(MAX_CHUNK_PIECE));
+            let taken = poll_fn(|cx| {
                 self.conn
                     .poll_with(cx, |conn, waiters, cx| match conn.write_bytes(id, piece.clone()) {
-                        Ok(()) => Poll::Ready(Ok(())),
+                        Ok(()) => Poll::Ready(Ok(piece.len())),
+                        // Too big for the window as a whole: copy in what fits.
                         Err(WriteError::Blocked) => match conn.write(id, &piece) {
-                            Ok(n) if n == piece.len() => Poll::Ready(Ok(())),
-                            Ok(n) => {
-                                let _ = piece.split_to(n);
+                            Ok(0) | Err(WriteError::Blocked) => {
                                 waiters.writers.entry(id).or_default().register(cx.waker());
                                 Poll::Pending
                             }
-                            Err(WriteError::Blocked) => {
-                                waiters.writers.entry(id).or_default().register(cx.waker());
-                                Poll::Pending
-                            }
+                            Ok(n) => Poll::Ready(Ok(n)),
                             Err(e) => Poll::Ready(Err(write_error(e, waiters))),
                         },
                         Err(e) => Poll::Ready(Err(write_error(e, waiters))),
@@ -133,6 +129,7 @@ impl SendStream {
                     .map(|r| r.map_err(StreamError::from).and_then(|r| r))
             })
             .await?;
+            let _ = data.split_to(taken);
         }
         Ok(())
     }
@@ -151,7 +148,7 @@ impl SendStream {
 
     /// Finishes the stream unless it was already finished or reset here (for the I/O traits'
     /// `shutdown`/`close`, which may be called more than once).
-    #[cfg_attr(not(any(feature = "tokio-io", feature = "futures-io")), allow(dead_code))]
+    #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
     pub(crate) fn finish_once(&mut self) -> Result<(), StreamError> {
         if self.closed { Ok(()) } else { self.finish() }
     }

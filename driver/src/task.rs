@@ -14,6 +14,11 @@ use crate::state::{Shared, State, lock};
 
 pub(crate) struct DriverTask<R: Runtime> {
     shared: Shared,
+    io: TaskIo<R>,
+}
+
+/// The task's socket and timer: what a turn works with besides the locked state.
+struct TaskIo<R: Runtime> {
     socket: Arc<R::Socket>,
     timer: Pin<Box<R::Timer>>,
     armed: Option<std::time::Instant>,
@@ -22,7 +27,7 @@ pub(crate) struct DriverTask<R: Runtime> {
 impl<R: Runtime> DriverTask<R> {
     pub(crate) fn new(runtime: &R, shared: Shared, socket: Arc<R::Socket>) -> Self {
         let timer = Box::pin(runtime.new_timer(std::time::Instant::now()));
-        DriverTask { shared, socket, timer, armed: None }
+        DriverTask { shared, io: TaskIo { socket, timer, armed: None } }
     }
 }
 
@@ -40,11 +45,10 @@ impl<R: Runtime> Future for DriverTask<R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let shared = this.shared.clone();
-        let mut state = lock(&shared);
+        let DriverTask { shared, io } = self.get_mut();
+        let mut state = lock(shared);
         state.driver_task.register(cx.waker());
-        match this.turn(&mut state, cx) {
+        match io.turn(&mut state, cx) {
             Ok(Turn::Again) => {
                 cx.waker().wake_by_ref();
                 Poll::Pending
@@ -60,7 +64,7 @@ impl<R: Runtime> Future for DriverTask<R> {
     }
 }
 
-impl<R: Runtime> DriverTask<R> {
+impl<R: Runtime> TaskIo<R> {
     fn turn(&mut self, state: &mut State, cx: &mut Context<'_>) -> io::Result<Turn> {
         let mut again = self.receive(state, cx)?;
         state.driver.handle_timeout();
@@ -131,9 +135,8 @@ impl<R: Runtime> DriverTask<R> {
 /// A closed endpoint accepts nothing: connections that completed their handshake since are
 /// closed at once, so nothing lingers unowned and the task can end.
 fn close_unowned(state: &mut State) {
-    let unowned: Vec<_> = state.incoming.drain(..).collect();
     let now = state.driver.clock().now();
-    for handle in unowned {
+    while let Some(handle) = state.incoming.pop_front() {
         if let Some(conn) = state.core(handle) {
             conn.close(now, 0, b"endpoint closed");
         }

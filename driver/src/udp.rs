@@ -141,7 +141,9 @@ impl BatchedUdp {
             let ours = RecvMeta { source: meta.addr, destination: meta.dst_ip, ecn: meta.ecn.map(ecn_from_quinn) };
             // A GRO buffer holds datagrams of `stride` bytes each (the last may be shorter).
             let stride = if meta.stride == 0 { meta.len } else { meta.stride };
-            for datagram in slice[..meta.len].chunks_mut(stride.max(1)) {
+            // quinn-udp never reports more than the slot holds; the bound keeps it so.
+            let len = meta.len.min(slice.len());
+            for datagram in slice[..len].chunks_mut(stride.max(1)) {
                 deliver(ours, datagram);
                 datagrams += 1;
             }
