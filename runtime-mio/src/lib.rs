@@ -65,9 +65,12 @@ use jetstream_driver::{Driver, Flush};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 
+/// The byte buffer datagrams and zero-copy writes take.
+pub use bytes::Bytes;
 pub use jetstream_core::{
-    ClientConfig, ConnectError, Connection, ConnectionHandle, ConnectionStats, Dir, EndpointConfig, EndpointStats,
-    Event, PublicKey, ReadError, ServerConfig, StaticKeypair, StreamEvent, StreamId, TransportConfig, WriteError,
+    CipherSuite, ClientConfig, ConnectError, Connection, ConnectionError, ConnectionHandle, ConnectionStats, Dir,
+    EndpointConfig, EndpointStats, Event, PublicKey, ReadError, SendDatagramError, ServerConfig, StaticKeypair,
+    StreamEvent, StreamId, TransportConfig, WriteError,
 };
 pub use jetstream_driver::udp::{IoStats, SocketConfig, SocketReport};
 pub use jetstream_driver::{EndpointOptions, random_seed};

@@ -6,20 +6,19 @@
 //! cargo run -p jetstream-tokio --example echo -- client 127.0.0.1:4433 <KEY> "hello"
 //! ```
 
-use std::error::Error;
+mod common;
 
-use jetstream_tokio::{Connection, Endpoint, EndpointOptions, PublicKey, ServerConfig, StaticKeypair};
+use std::error::Error;
+use std::net::SocketAddr;
+
+use jetstream_tokio::{Connection, Endpoint, PublicKey};
 use tokio::io::AsyncWriteExt;
 
-async fn serve(addr: &str) -> Result<(), Box<dyn Error>> {
-    let key = StaticKeypair::from_secret_bytes(jetstream_tokio::random_seed()?);
-    println!("server key: {}", key.public_key());
-    let endpoint = Endpoint::bind(addr.parse()?, EndpointOptions::server(ServerConfig::new(key))?)?;
-    println!("listening on {}", endpoint.local_addr()?);
+/// Accepts connections until the endpoint closes, each on its own task.
+async fn serve(endpoint: Endpoint) {
     while let Some(conn) = endpoint.accept().await {
         tokio::spawn(echo_connection(conn));
     }
-    Ok(())
 }
 
 /// Echoes every bidirectional stream of one connection back to the client.
@@ -35,29 +34,52 @@ async fn echo_connection(conn: Connection) {
     println!("{:?} gone: {}", conn.remote_address(), conn.closed().await);
 }
 
-async fn client(addr: &str, key: &str, message: &str) -> Result<(), Box<dyn Error>> {
-    let key: PublicKey = key.parse().map_err(|_| "the key is 64 hex digits")?;
-    let endpoint = Endpoint::bind("0.0.0.0:0".parse()?, EndpointOptions::client()?)?;
-    let conn = endpoint.connect(addr.parse()?, key).await?;
+/// Sends `message` on a new stream and returns what the server echoed.
+async fn client(addr: SocketAddr, key: PublicKey, message: &str) -> Result<String, Box<dyn Error>> {
+    let endpoint = common::client_endpoint(addr)?;
+    let conn = endpoint.connect(addr, key).await?;
     let (mut send, mut recv) = conn.open_bi().await?;
     send.write_all(message.as_bytes()).await?;
     send.shutdown().await?;
     let echoed = recv.read_to_end(1 << 20).await?;
-    println!("{}", String::from_utf8_lossy(&echoed));
     if let Some(stats) = conn.stats() {
-        println!("{stats:?}");
+        eprintln!("{stats:?}");
     }
     conn.close(0, b"bye");
     endpoint.wait_idle().await;
-    Ok(())
+    Ok(String::from_utf8_lossy(&echoed).into_owned())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["server", addr] => serve(addr).await,
-        ["client", addr, key, message] => client(addr, key, message).await,
+        ["server", addr] => {
+            serve(common::listen(addr)?).await;
+            Ok(())
+        }
+        ["client", addr, key, message] => {
+            let (addr, key) = common::server_args(addr, key)?;
+            println!("{}", client(addr, key, message).await?);
+            Ok(())
+        }
         _ => Err("usage: echo server ADDR | echo client ADDR KEY MESSAGE".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_client_gets_its_message_back() {
+        let (endpoint, key) = common::server_endpoint("127.0.0.1:0".parse().expect("addr")).expect("server");
+        let addr = endpoint.local_addr().expect("server address");
+        tokio::spawn(serve(endpoint));
+        let echoed = tokio::time::timeout(common::LIMIT, client(addr, key, "hello, echo"))
+            .await
+            .expect("within the time limit")
+            .expect("echo");
+        assert_eq!(echoed, "hello, echo");
     }
 }
