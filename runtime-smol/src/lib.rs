@@ -6,6 +6,12 @@
 //! reactor, so this crate serves async-std programs too (async-std is deprecated in favour
 //! of smol).
 //!
+//! Where the driver task runs: by default on smol's global executor, which works from any
+//! executor. A thread that moves a lot of data should run the driver on its own executor
+//! ([`SmolRuntime::on_executor`] with `Endpoint::with_runtime`, then
+//! `smol::block_on(executor.run(...))`): stream calls then wake the driver on the same
+//! thread, which doubled loopback bulk throughput in BENCHMARKS.md.
+//!
 //! ```no_run
 //! use jetstream_smol::{Endpoint, EndpointOptions, ServerConfig, StaticKeypair};
 //! use futures_lite::AsyncWriteExt;
@@ -47,27 +53,42 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use async_io::{Async, Timer};
 use jetstream_driver::{AsyncTimer, AsyncUdpSocket, Interest};
+use smol::Executor;
 
 pub use jetstream_driver::prelude::*;
 
 /// A JetStreamProto endpoint driven by smol (see [`jetstream_driver::Endpoint`]).
 pub type Endpoint = jetstream_driver::Endpoint<SmolRuntime>;
 
-/// smol as a [`jetstream_driver::Runtime`]: async-io's reactor and timers; the driver task
-/// runs on smol's global executor, so it works whichever executor the caller uses.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SmolRuntime;
+/// smol as a [`jetstream_driver::Runtime`]: async-io's reactor and timers. The driver task
+/// runs on smol's global executor by default, so it works whichever executor the caller
+/// uses; [`SmolRuntime::on_executor`] puts it on an executor of your own instead.
+#[derive(Debug, Clone, Default)]
+pub struct SmolRuntime {
+    executor: Option<Arc<Executor<'static>>>,
+}
+
+impl SmolRuntime {
+    /// Runs the driver task on `executor`. When the thread that reads and writes the
+    /// streams also runs that executor (`smol::block_on(executor.run(...))`), stream calls
+    /// wake the driver on the same thread instead of another one: on loopback bulk
+    /// transfers this is markedly faster than the global executor.
+    pub fn on_executor(executor: Arc<Executor<'static>>) -> Self {
+        SmolRuntime { executor: Some(executor) }
+    }
+}
 
 impl jetstream_driver::Runtime for SmolRuntime {
     type Socket = SmolSocket;
     type Timer = SmolTimer;
 
     fn current() -> io::Result<Self> {
-        Ok(SmolRuntime)
+        Ok(SmolRuntime::default())
     }
 
     fn wrap_socket(&self, socket: std::net::UdpSocket) -> io::Result<SmolSocket> {
@@ -79,7 +100,10 @@ impl jetstream_driver::Runtime for SmolRuntime {
     }
 
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()> + Send>>) {
-        smol::spawn(task).detach();
+        match &self.executor {
+            Some(executor) => executor.spawn(task).detach(),
+            None => smol::spawn(task).detach(),
+        }
     }
 }
 

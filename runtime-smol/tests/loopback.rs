@@ -1,9 +1,11 @@
 //! jetstream-smol on real loopback sockets, under smol and under async-std.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
-use jetstream_smol::{Endpoint, EndpointOptions, ServerConfig, StaticKeypair};
+use jetstream_smol::{Endpoint, EndpointOptions, ServerConfig, SmolRuntime, StaticKeypair};
+use smol::Executor;
 
 /// Fails the test instead of hanging when `f` takes longer than a minute.
 async fn within_a_minute<T>(f: impl Future<Output = T>) -> T {
@@ -14,37 +16,65 @@ async fn within_a_minute<T>(f: impl Future<Output = T>) -> T {
     .await
 }
 
-fn endpoints() -> (Endpoint, Endpoint, jetstream_smol::PublicKey) {
+fn endpoints_on(runtime: SmolRuntime) -> (Endpoint, Endpoint, jetstream_smol::PublicKey) {
     let key = StaticKeypair::from_secret_bytes([5; 32]);
     let public = key.public_key();
+    let socket = || std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let server_options = EndpointOptions::server(ServerConfig::new(key)).expect("options");
-    let server = Endpoint::bind("127.0.0.1:0".parse().expect("addr"), server_options).expect("bind");
-    let client = Endpoint::bind("127.0.0.1:0".parse().expect("addr"), EndpointOptions::client().expect("options"))
-        .expect("bind");
+    let server = Endpoint::with_runtime(runtime.clone(), socket(), server_options).expect("server");
+    let client =
+        Endpoint::with_runtime(runtime, socket(), EndpointOptions::client().expect("options")).expect("client");
     (client, server, public)
+}
+
+fn endpoints() -> (Endpoint, Endpoint, jetstream_smol::PublicKey) {
+    endpoints_on(SmolRuntime::default())
+}
+
+/// The server echoes one stream; the client checks what comes back.
+async fn echo(client: Endpoint, server: Endpoint, key: jetstream_smol::PublicKey, message: &[u8]) {
+    let addr = server.local_addr().expect("addr");
+    let echo = smol::spawn(async move {
+        let conn = server.accept().await.expect("accept");
+        let (mut send, mut recv) = conn.accept_bi().await.expect("accept_bi");
+        futures_lite::io::copy(&mut recv, &mut send).await.expect("copy");
+        send.close().await.expect("finish");
+        send.finished().await.expect("acknowledged");
+    });
+    let conn = client.connect(addr, key).await.expect("connect");
+    let (mut send, mut recv) = conn.open_bi().await.expect("open_bi");
+    send.write_all(message).await.expect("write");
+    send.close().await.expect("finish");
+    let mut echoed = Vec::new();
+    AsyncReadExt::read_to_end(&mut recv, &mut echoed).await.expect("read");
+    assert_eq!(echoed, message);
+    echo.await;
 }
 
 #[test]
 fn echo_under_smol() {
     smol::block_on(within_a_minute(async {
         let (client, server, key) = endpoints();
-        let addr = server.local_addr().expect("addr");
-        let echo = smol::spawn(async move {
-            let conn = server.accept().await.expect("accept");
-            let (mut send, mut recv) = conn.accept_bi().await.expect("accept_bi");
-            futures_lite::io::copy(&mut recv, &mut send).await.expect("copy");
-            send.close().await.expect("finish");
-            send.finished().await.expect("acknowledged");
-        });
-        let conn = client.connect(addr, key).await.expect("connect");
-        let (mut send, mut recv) = conn.open_bi().await.expect("open_bi");
-        send.write_all(b"ping over smol").await.expect("write");
-        send.close().await.expect("finish");
-        let mut echoed = Vec::new();
-        AsyncReadExt::read_to_end(&mut recv, &mut echoed).await.expect("read");
-        assert_eq!(echoed, b"ping over smol");
-        echo.await;
+        echo(client, server, key, b"ping over smol").await;
     }));
+}
+
+#[test]
+fn the_driver_runs_on_an_executor_of_our_own_and_ends_with_its_endpoints() {
+    let executor = Arc::new(Executor::new());
+    let (client, server, key) = endpoints_on(SmolRuntime::on_executor(executor.clone()));
+    assert!(!executor.is_empty(), "the driver tasks were spawned on our executor");
+    smol::block_on(executor.run(within_a_minute(async {
+        echo(client, server, key, b"ping on our executor").await;
+        // Every handle is gone: the driver tasks finish their closing and end.
+        for _ in 0..600 {
+            if executor.is_empty() {
+                return;
+            }
+            async_io::Timer::after(Duration::from_millis(50)).await;
+        }
+        panic!("driver tasks still alive 30 s after every endpoint was dropped");
+    })));
 }
 
 #[test]

@@ -147,7 +147,7 @@ pub(crate) fn start_tokio_server(keypair: StaticKeypair, options: &PeerOptions) 
 }
 
 pub(crate) fn start_smol_server(keypair: StaticKeypair, options: &PeerOptions) -> Started {
-    start_server(keypair, options, smol::block_on, || jetstream_smol::SmolRuntime, |t| smol::spawn(t).detach())
+    start_server(keypair, options, smol::block_on, jetstream_smol::SmolRuntime::default, |t| smol::spawn(t).detach())
 }
 
 pub(crate) fn tokio_client(
