@@ -30,6 +30,7 @@ mod plot;
 mod queue;
 mod report;
 mod rng;
+pub mod runner;
 pub mod scenario;
 mod trace;
 pub mod units;

@@ -1,8 +1,7 @@
 //! The scenario runner: `jetstream-sim run SCENARIO.toml --seed N --out DIR`.
 
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
-use jetstream_sim::{Scenario, run};
+use jetstream_sim::runner::{RunOptions, run_file};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,51 +32,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let Command::Run { scenario, seed, out, quiet } = Cli::parse().command;
-    let text = match std::fs::read_to_string(&scenario) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {}: {e}", scenario.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let seeds = (!seed.is_empty()).then_some(seed.as_slice());
-    let specs = match Scenario::expand(&text, &scenario, seeds) {
-        Ok(s) => s,
+    match run_file(&scenario, &RunOptions { seeds: seed, out, quiet }) {
+        // A run that delivered corrupted bytes is a failure of the protocol under test.
+        Ok(summaries) if summaries.iter().all(|s| s.total.corrupted_bytes == 0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let many = specs.len() > 1;
-    let mut failed = false;
-    for spec in &specs {
-        let mut dir = out.clone();
-        if let Some(label) = &spec.sweep_label {
-            dir.push(label.replace(['/', ' '], "_"));
-        }
-        if many {
-            dir.push(format!("seed-{}", spec.seed));
-        }
-        let limit = spec.scenario.duration.0.as_secs_f64();
-        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new((limit * 1000.0) as u64) };
-        bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ms simulated, {elapsed} wall")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_message(format!("{} seed {}", spec.scenario.name, spec.seed));
-        let result = run(spec, Some(&dir), &mut |t| bar.set_position((t * 1000.0) as u64));
-        bar.finish_and_clear();
-        match result {
-            Ok(summary) => {
-                println!("{}", summary.table(20));
-                println!("results in {}\n", dir.display());
-                failed |= summary.total.corrupted_bytes > 0;
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
+            ExitCode::FAILURE
         }
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
