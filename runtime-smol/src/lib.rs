@@ -8,9 +8,9 @@
 //!
 //! Where the driver task runs: by default on smol's global executor, which works from any
 //! executor. A thread that moves a lot of data should run the driver on its own executor
-//! ([`SmolRuntime::on_executor`] with `Endpoint::with_runtime`, then
+//! ([`SmolRuntime::with_executor`] with `Endpoint::with_runtime`, then
 //! `smol::block_on(executor.run(...))`): stream calls then wake the driver on the same
-//! thread, which doubled loopback bulk throughput in BENCHMARKS.md.
+//! thread instead of another (see the loopback benchmark in BENCHMARKS.md).
 //!
 //! ```no_run
 //! use jetstream_smol::{Endpoint, EndpointOptions, ServerConfig, StaticKeypair};
@@ -67,7 +67,7 @@ pub type Endpoint = jetstream_driver::Endpoint<SmolRuntime>;
 
 /// smol as a [`jetstream_driver::Runtime`]: async-io's reactor and timers. The driver task
 /// runs on smol's global executor by default, so it works whichever executor the caller
-/// uses; [`SmolRuntime::on_executor`] puts it on an executor of your own instead.
+/// uses; [`SmolRuntime::with_executor`] puts it on an executor of your own instead.
 #[derive(Debug, Clone, Default)]
 pub struct SmolRuntime {
     executor: Option<Arc<Executor<'static>>>,
@@ -76,9 +76,12 @@ pub struct SmolRuntime {
 impl SmolRuntime {
     /// Runs the driver task on `executor`. When the thread that reads and writes the
     /// streams also runs that executor (`smol::block_on(executor.run(...))`), stream calls
-    /// wake the driver on the same thread instead of another one: on loopback bulk
-    /// transfers this is markedly faster than the global executor.
-    pub fn on_executor(executor: Arc<Executor<'static>>) -> Self {
+    /// wake the driver on the same thread instead of another one.
+    ///
+    /// The executor must outlive the endpoint and keep being run: an executor that is
+    /// dropped cancels the driver task and one that nobody runs never polls it, and either
+    /// way the endpoint's calls wait forever.
+    pub fn with_executor(executor: Arc<Executor<'static>>) -> Self {
         SmolRuntime { executor: Some(executor) }
     }
 }

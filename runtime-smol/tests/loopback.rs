@@ -62,7 +62,7 @@ fn echo_under_smol() {
 #[test]
 fn the_driver_runs_on_an_executor_of_our_own_and_ends_with_its_endpoints() {
     let executor = Arc::new(Executor::new());
-    let (client, server, key) = endpoints_on(SmolRuntime::on_executor(executor.clone()));
+    let (client, server, key) = endpoints_on(SmolRuntime::with_executor(executor.clone()));
     assert!(!executor.is_empty(), "the driver tasks were spawned on our executor");
     smol::block_on(executor.run(within_a_minute(async {
         echo(client, server, key, b"ping on our executor").await;

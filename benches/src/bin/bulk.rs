@@ -28,8 +28,8 @@ struct Args {
     #[arg(long, default_value_t = 256)]
     mib: u64,
     /// Rounds; each runs every case once.
-    #[arg(long, default_value_t = 5)]
-    rounds: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: u16,
     /// Measure only this case (repeatable), e.g. `jetstream-tokio/aes256/gso`; all by default.
     #[arg(long = "case")]
     cases: Vec<Case>,
@@ -76,13 +76,13 @@ fn measure(args: &Args) -> Result<(), String> {
     let cases = if args.cases.is_empty() { Case::all() } else { args.cases.clone() };
     let bytes = args.mib << 20;
     print_machine();
-    let runs = (cases.len() * args.rounds) as u64 + if args.no_syscalls { 0 } else { cases.len() as u64 };
+    let runs = (cases.len() * usize::from(args.rounds)) as u64 + if args.no_syscalls { 0 } else { cases.len() as u64 };
     let progress = ProgressBar::new(runs)
         .with_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").expect("a valid progress template"));
     let mut rows: Vec<Row> = cases.iter().map(|&case| Row { case, transfers: Vec::new(), syscalls: None }).collect();
     for round in 0..args.rounds {
         for i in 0..rows.len() {
-            let row = &mut rows[(i + round) % cases.len()];
+            let row = &mut rows[(i + usize::from(round)) % cases.len()];
             progress.set_message(format!("round {}: {}", round + 1, row.case));
             row.transfers.push(run_child(row.case, bytes)?);
             progress.inc(1);
@@ -110,6 +110,7 @@ fn child_command(case: Case, bytes: u64) -> Command {
     let exe = std::env::current_exe().expect("the running binary has a path");
     let mut command = Command::new(exe);
     command.args(["one", &case.to_string(), &bytes.to_string()]);
+    command.envs(case.env());
     command
 }
 
@@ -164,7 +165,7 @@ fn print_table(rows: &[Row], args: &Args) {
     );
     println!(
         "{:<32} {:>8} {:>15} {:>10} {:>10} {:>10} {:>10}",
-        "case", "Gbit/s", "min-max", "vs quinn", "I/O sc/MiB", "all sc/MiB", "UDP sc/MiB"
+        "case", "Gbit/s", "min-max", "vs quinn", "sock sc/MiB", "all sc/MiB", "UDP sc/MiB"
     );
     for row in rows {
         let rates: Vec<f64> = row.transfers.iter().map(Transfer::gbit_per_s).collect();
@@ -177,7 +178,7 @@ fn print_table(rows: &[Row], args: &Args) {
         let traced_mib = traced_bytes(args) as f64 / (1 << 20) as f64;
         let (io, all) = match &row.syscalls {
             Some(Ok(counts)) => (
-                format!("{:.0}", counts.data_io() as f64 / traced_mib),
+                format!("{:.0}", counts.socket_io() as f64 / traced_mib),
                 format!("{:.0}", counts.total() as f64 / traced_mib),
             ),
             Some(Err(_)) => ("error".into(), "error".into()),
@@ -207,7 +208,7 @@ fn print_table(rows: &[Row], args: &Args) {
     }
     println!(
         "\nvs quinn: median over rounds of the ratio to quinn with the same cipher and GSO setting.\n\
-         I/O sc/MiB: send*/recv*/read/write syscalls of both endpoints per MiB (strace -f -c, one run);\n\
+         sock sc/MiB: send*/recv* syscalls of both endpoints per MiB (strace -f -c, one run of at most 64 MiB);\n\
          all sc/MiB: every syscall; UDP sc/MiB: sendmsg+recvmmsg as our driver counts them (timed runs)."
     );
 }

@@ -59,7 +59,7 @@ impl Host for SmolExecutorHost {
 
     fn run<F: Future>(make: impl FnOnce(Self::Runtime) -> F) -> F::Output {
         let executor = Arc::new(smol::Executor::new());
-        smol::block_on(executor.run(make(jetstream_smol::SmolRuntime::on_executor(executor.clone()))))
+        smol::block_on(executor.run(make(jetstream_smol::SmolRuntime::with_executor(executor.clone()))))
     }
 
     async fn sleep(duration: std::time::Duration) {

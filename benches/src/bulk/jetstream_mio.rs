@@ -3,7 +3,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use jetstream_core::{ConnectionHandle, Dir, Event, StreamEvent, StreamId};
+use jetstream_core::{ConnectionHandle, Dir, Event, StreamEvent, StreamId, WriteError};
 use jetstream_mio::Endpoint;
 use mio::{Events, Poll, Token};
 
@@ -78,12 +78,13 @@ pub(super) fn run(cipher: Cipher, gso: bool, bytes: u64) -> Result<Transfer, Str
     let mut answer = Vec::new();
     let mut buf = [0u8; 64];
     loop {
-        // Write until flow control blocks; the driver sends in the next step.
-        while let Some(piece) = pieces.peek_mut() {
-            match looper.endpoint.stream_write(conn, id, piece) {
-                Ok(n) if n == piece.len() => drop(pieces.next()),
-                Ok(n) => drop(piece.split_to(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+        // Write until flow control blocks (zero-copy: a piece goes in whole or waits); the
+        // driver sends in the next step.
+        while let Some(piece) = pieces.peek() {
+            let c = looper.endpoint.connection(conn).ok_or("connection gone")?;
+            match c.write_bytes(id, piece.clone()) {
+                Ok(()) => drop(pieces.next()),
+                Err(WriteError::Blocked) => break,
                 Err(e) => return Err(format!("write: {e}")),
             }
         }

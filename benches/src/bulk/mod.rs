@@ -33,10 +33,10 @@ pub enum Peer {
     /// JetStreamProto through jetstream-tokio (a current-thread runtime per side).
     JetstreamTokio,
     /// JetStreamProto through jetstream-smol (`block_on` per side; the driver tasks run on
-    /// smol's global executor).
+    /// smol's global executor, given two threads so that each endpoint can have one).
     JetstreamSmol,
     /// jetstream-smol with an executor per side that also runs the driver task
-    /// (`SmolRuntime::on_executor`).
+    /// (`SmolRuntime::with_executor`).
     JetstreamSmolExecutor,
     /// JetStreamProto through jetstream-mio (a hand-written poll loop per side).
     JetstreamMio,
@@ -123,6 +123,13 @@ impl Case {
             }
             Peer::Quinn | Peer::Tcp => None,
         }
+    }
+
+    /// Environment a child process running this case needs.
+    pub fn env(&self) -> Option<(&'static str, &'static str)> {
+        // smol's global executor has one thread unless told otherwise; both endpoints'
+        // drivers would share it, which a process with one endpoint would not.
+        (self.peer == Peer::JetstreamSmol).then_some(("SMOL_THREADS", "2"))
     }
 
     /// Moves `bytes` from a client to a server and reports how long it took.
@@ -260,7 +267,8 @@ impl JetstreamSetup {
 fn check_suite(negotiated: Option<CipherSuite>, cipher: Cipher) -> Result<(), String> {
     let expected = match cipher {
         Cipher::Aes256Gcm => CipherSuite::Aes256Gcm,
-        Cipher::ChaCha20Poly1305 | Cipher::Aes128Gcm => CipherSuite::ChaCha20Poly1305,
+        Cipher::ChaCha20Poly1305 => CipherSuite::ChaCha20Poly1305,
+        Cipher::Aes128Gcm => return Err("JetStreamProto does not offer AES-128-GCM".into()),
     };
     match negotiated {
         Some(suite) if suite == expected => Ok(()),
