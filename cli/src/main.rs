@@ -91,11 +91,7 @@ fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Sim { scenario, seed, out, quiet } => {
-            let summaries = run_file(&scenario, &RunOptions { seeds: seed, out, quiet })?;
-            if summaries.iter().any(|s| s.total.corrupted_bytes > 0) {
-                return Err("a run delivered corrupted bytes".into());
-            }
-            Ok(())
+            run_file(&scenario, &RunOptions { seeds: seed, out, quiet }).map(drop)
         }
     }
 }

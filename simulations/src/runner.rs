@@ -20,8 +20,9 @@ pub struct RunOptions {
 }
 
 /// Runs every expansion of the scenario in `file`, printing each run's table and where its
-/// files went. Returns the summaries; an unreadable or invalid file or a failed run is an
-/// error naming the cause.
+/// files went. Returns the summaries; an unreadable or invalid file, a failed run, or a run
+/// that delivered corrupted bytes (a failure of the protocol under test, reported after
+/// every run finished) is an error naming the cause.
 pub fn run_file(file: &Path, options: &RunOptions) -> Result<Vec<Summary>, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let seeds = (!options.seeds.is_empty()).then_some(options.seeds.as_slice());
@@ -34,6 +35,10 @@ pub fn run_file(file: &Path, options: &RunOptions) -> Result<Vec<Summary>, Strin
         println!("{}", summary.table(20));
         println!("results in {}\n", dir.display());
         summaries.push(summary);
+    }
+    let corrupted = summaries.iter().filter(|s| s.total.corrupted_bytes > 0).count();
+    if corrupted > 0 {
+        return Err(format!("{corrupted} of {} runs delivered corrupted bytes", summaries.len()));
     }
     Ok(summaries)
 }
