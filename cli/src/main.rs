@@ -1,20 +1,35 @@
 //! `jetstream`: the JetStreamProto command-line tool.
 //!
 //! ```sh
-//! jetstream keygen --out server.key          # writes a key pair, prints the public key
-//! jetstream pubkey --key server.key          # prints it again
-//! jetstream sim simulations/scenarios/lan.toml --seed 7 --out out/lan
+//! jetstream demo                                     # everything on loopback, one table
+//! jetstream keygen --out server.key                  # writes a key pair, prints the public key
+//! jetstream perf server --listen 0.0.0.0:4433 --key server.key
+//! jetstream perf client --connect 192.0.2.7:4433 --server-key <PUBLIC KEY> --duration 10
+//! jetstream recv --listen 0.0.0.0:4433 --key server.key --out inbox/
+//! jetstream send big.iso notes.txt --to 192.0.2.7:4433 --server-key <PUBLIC KEY>
+//! jetstream sim simulations/scenarios/wifi-lossy.toml --seed 7 --out out/wifi
 //! ```
 
 #![forbid(unsafe_code)]
 
+mod cpu;
 mod keys;
+mod net;
+mod perf;
+mod progress;
+mod runtime;
+mod size;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use jetstream_sim::runner::{RunOptions, run_file};
+
+use crate::net::Preset;
+use crate::runtime::RuntimeKind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +60,11 @@ enum Command {
         #[arg(long)]
         key: PathBuf,
     },
+    /// Measures a link, like iperf: `perf server` on one machine, `perf client` on another.
+    Perf {
+        #[command(subcommand)]
+        side: PerfSide,
+    },
     /// Runs a simulator scenario file (see simulations/README.md): a table per run, and
     /// summary.json, trace.jsonl and SVG plots in the output directory.
     Sim {
@@ -60,6 +80,75 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum PerfSide {
+    /// Answers perf clients until interrupted: counts uploads, echoes messages and
+    /// datagrams, reports its CPU time to each client.
+    Server {
+        /// Address and port to listen on, e.g. 0.0.0.0:4433.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The server's key file (`jetstream keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Measures throughput (upload, the default) or request/response latency (`--echo`)
+    /// against a perf server.
+    Client {
+        /// The server's address, e.g. 192.0.2.7:4433.
+        #[arg(long)]
+        connect: SocketAddr,
+        /// The server's public key (64 hex digits, printed by `jetstream keygen`).
+        #[arg(long)]
+        server_key: String,
+        /// Stop after this many bytes (suffixes K, M, G: powers of 1024).
+        #[arg(long, value_parser = size::parse)]
+        bytes: Option<u64>,
+        /// Streams used at once (with --echo: messages in flight).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        streams: u16,
+        /// Bytes per write, or per message with --echo [default: 64K, with --echo 64].
+        #[arg(long, value_parser = size::parse_nonzero_usize)]
+        msg_size: Option<usize>,
+        /// Stop after this many seconds [default: 10 when --bytes is not given].
+        #[arg(long, value_parser = parse_seconds)]
+        duration: Option<Duration>,
+        /// Request/response: each stream sends a message and waits for its echo.
+        #[arg(long)]
+        echo: bool,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for the handshake.
+        #[arg(long, default_value = "5", value_parser = parse_seconds)]
+        connect_timeout: Duration,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Options every network command has.
+#[derive(Debug, Clone, Copy, Args)]
+struct Common {
+    /// The async runtime (adapter crate) that carries the connection.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
+    runtime: RuntimeKind,
+    /// Transport settings for the network kind; `lan` uses 1452-byte datagrams (the
+    /// default's 1200 are safe on any path; there is no path MTU discovery yet).
+    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    preset: Preset,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
 }
 
 fn main() -> ExitCode {
@@ -90,8 +179,80 @@ fn run(command: Command) -> Result<(), String> {
             println!("{}", keys::read_key_file(&key).map_err(|e| e.to_string())?.public_key());
             Ok(())
         }
+        Command::Perf { side: PerfSide::Server { listen, key, common } } => perf_server(listen, &key, common),
+        Command::Perf {
+            side:
+                PerfSide::Client {
+                    connect,
+                    server_key,
+                    bytes,
+                    streams,
+                    msg_size,
+                    duration,
+                    echo,
+                    json,
+                    connect_timeout,
+                    common,
+                },
+        } => {
+            let mode = if echo { perf::Mode::Echo } else { perf::Mode::Upload };
+            let options = perf::ClientOptions {
+                server: connect,
+                server_key: net::parse_server_key(&server_key)?,
+                transport: common.preset.transport(),
+                mode,
+                streams,
+                msg_size: msg_size.unwrap_or(if echo { 64 } else { 64 * 1024 }),
+                bytes,
+                duration: duration.or(bytes.is_none().then_some(Duration::from_secs(10))),
+                connect_timeout,
+                progress: !json,
+            };
+            let report = match common.runtime {
+                RuntimeKind::Tokio => runtime::on_tokio(|rt| perf::client::run(rt, "tokio", options))??,
+                RuntimeKind::Smol => runtime::on_smol(|rt| perf::client::run(rt, "smol", options))??,
+                RuntimeKind::Mio => perf::mio_peer::run(&options)?,
+            };
+            if json {
+                println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
         Command::Sim { scenario, seed, out, quiet } => {
             run_file(&scenario, &RunOptions { seeds: seed, out, quiet }).map(drop)
+        }
+    }
+}
+
+/// `jetstream perf server`: serves until interrupted.
+fn perf_server(listen: SocketAddr, key: &std::path::Path, common: Common) -> Result<(), String> {
+    let key = keys::read_key_file(key).map_err(|e| e.to_string())?;
+    let public = key.public_key();
+    let transport = common.preset.transport();
+    let announce = |addr: std::io::Result<SocketAddr>| -> Result<(), String> {
+        println!("server key: {public}");
+        println!("listening on {} ({} runtime)", addr.map_err(|e| e.to_string())?, common.runtime.name());
+        Ok(())
+    };
+    match common.runtime {
+        RuntimeKind::Tokio => runtime::on_tokio(|rt| async move {
+            let endpoint = net::server_endpoint(rt.clone(), listen, key, transport)?;
+            announce(endpoint.local_addr())?;
+            perf::server::serve(rt, endpoint).await;
+            Ok(())
+        })?,
+        RuntimeKind::Smol => runtime::on_smol(|rt| async move {
+            let endpoint = net::server_endpoint(rt.clone(), listen, key, transport)?;
+            announce(endpoint.local_addr())?;
+            perf::server::serve(rt, endpoint).await;
+            Ok(())
+        })?,
+        RuntimeKind::Mio => {
+            let endpoint = perf::mio_peer::server_endpoint(listen, key, transport)?;
+            announce(endpoint.local_addr())?;
+            perf::mio_peer::serve(endpoint)
         }
     }
 }
