@@ -64,6 +64,7 @@ fn bad_input_is_a_one_line_error_and_a_failure() {
         &["sim", "/nonexistent/scenario.toml"][..],
         &["keygen", "--out", "/nonexistent/dir/key"][..],
         &["pubkey", "--key", "/nonexistent/key"][..],
+        &["send", "/nonexistent/file.bin", "--to", "127.0.0.1:9", "--server-key", &"ab".repeat(32)][..],
     ] {
         let out = jetstream(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
@@ -71,7 +72,24 @@ fn bad_input_is_a_one_line_error_and_a_failure() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("error: ") && err.contains("/nonexistent"), "{args:?}: {err}");
     }
+    // The receiver checks its directory before anything else.
+    let dir = temp_dir("recv-key");
+    let key = dir.join("k");
+    assert!(jetstream(&["keygen", "--out", key.to_str().expect("utf-8 path")]).status.success());
+    let out = jetstream(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        key.to_str().expect("utf-8"),
+        "--out",
+        "/nonexistent/inbox",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).trim(), "error: /nonexistent/inbox is not a directory");
+    std::fs::remove_dir_all(dir).expect("cleanup");
     // Unknown subcommands and missing arguments: clap's usage error, exit code 2.
     assert_eq!(jetstream(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(jetstream(&["keygen"]).status.code(), Some(2));
+    assert_eq!(jetstream(&["send", "--to", "127.0.0.1:1", "--server-key", "x"]).status.code(), Some(2), "no files");
 }
