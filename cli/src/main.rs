@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod cpu;
+mod demo;
 mod keys;
 mod net;
 mod perf;
@@ -45,6 +46,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Shows the protocol at work on loopback and in two simulated networks, with one
+    /// table of results: no arguments, no files, a few seconds.
+    Demo {
+        /// Bytes moved on one stream (suffixes K, M, G).
+        #[arg(long, default_value = "1G", value_parser = size::parse)]
+        bytes: u64,
+        /// Request/response round trips (64 bytes each way).
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        messages: u64,
+        /// Datagrams echoed (64 bytes each).
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        datagrams: u64,
+        /// Handshakes timed.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        handshakes: u32,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Writes a new static key pair to a file (mode 0600) and prints its public key, the
     /// text clients pass as `--server-key`.
     Keygen {
@@ -204,6 +224,9 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), String> {
     match command {
+        Command::Demo { bytes, messages, datagrams, handshakes, quiet } => {
+            demo::run(&demo::DemoOptions { bytes, messages, datagrams, handshakes, progress: !quiet })
+        }
         Command::Keygen { out, force } => {
             let secret = jetstream_driver::random_seed().map_err(|e| format!("OS random generator: {e}"))?;
             let public = keys::write_key_file(&out, secret, force).map_err(|e| match e {
@@ -321,13 +344,13 @@ fn perf_server(listen: SocketAddr, key: &std::path::Path, common: Common) -> Res
         RuntimeKind::Tokio => runtime::on_tokio(|rt| async move {
             let endpoint = net::server_endpoint(rt.clone(), listen, key, transport)?;
             announce(endpoint.local_addr())?;
-            perf::server::serve(rt, endpoint).await;
+            perf::server::serve(rt, endpoint, true).await;
             Ok(())
         })?,
         RuntimeKind::Smol => runtime::on_smol(|rt| async move {
             let endpoint = net::server_endpoint(rt.clone(), listen, key, transport)?;
             announce(endpoint.local_addr())?;
-            perf::server::serve(rt, endpoint).await;
+            perf::server::serve(rt, endpoint, true).await;
             Ok(())
         })?,
         RuntimeKind::Mio => {

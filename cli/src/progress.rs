@@ -56,6 +56,13 @@ pub(crate) fn bytes_bar(total: u64) -> ProgressBar {
     bar
 }
 
+/// A bar over `len` steps with a message.
+pub(crate) fn steps_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(style("[{bar:30}] {pos}/{len} {msg}"));
+    bar
+}
+
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
 }

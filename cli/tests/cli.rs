@@ -59,6 +59,27 @@ fn sim_runs_a_scenario_and_writes_its_summary() {
 }
 
 #[test]
+fn demo_prints_one_table_of_everything_it_did() {
+    let args = ["demo", "--bytes", "8M", "--messages", "200", "--datagrams", "200", "--handshakes", "3", "--quiet"];
+    let out = jetstream(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "post-quantum handshake (x3)",
+        "8.00 MiB on one stream",
+        "200 requests/responses, 64 B",
+        "200 datagrams, 64 B",
+        "simulated: Wi-Fi, 50 Mbit/s, 2% loss",
+        "simulated: 10 Mbit/s uplink",
+    ] {
+        assert!(text.lines().any(|l| l.trim_start().starts_with(row)), "{row:?} in:\n{text}");
+    }
+    assert_eq!(text.matches("all data delivered").count(), 2, "both simulations recover every loss:\n{text}");
+    assert!(text.contains("200 echoed"), "loopback loses no datagram:\n{text}");
+    assert!(text.contains("BENCHMARKS.md"), "it says where to go next");
+}
+
+#[test]
 fn bad_input_is_a_one_line_error_and_a_failure() {
     for args in [
         &["sim", "/nonexistent/scenario.toml"][..],

@@ -6,7 +6,7 @@
 pub(crate) mod client;
 pub(crate) mod mio_peer;
 mod protocol;
-mod report;
+pub(crate) mod report;
 pub(crate) mod server;
 
 use std::net::SocketAddr;

@@ -49,7 +49,7 @@ pub(crate) fn percentiles(histogram: &Histogram<u64>) -> [u64; 3] {
 }
 
 /// `us` microseconds as `850 µs` or `1.25 ms`.
-fn micros(us: u64) -> String {
+pub(crate) fn micros(us: u64) -> String {
     if us < 1000 { format!("{us} µs") } else { format!("{:.2} ms", us as f64 / 1000.0) }
 }
 

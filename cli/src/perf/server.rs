@@ -11,17 +11,19 @@ use crate::{cpu, runtime};
 /// Bytes per read.
 const READ_SIZE: usize = 64 * 1024;
 
-/// Serves clients until the endpoint closes, logging each connection to stdout.
-pub(crate) async fn serve<R: Runtime>(runtime: R, endpoint: Endpoint<R>) {
+/// Serves clients until the endpoint closes, logging each connection to stdout when `log`.
+pub(crate) async fn serve<R: Runtime>(runtime: R, endpoint: Endpoint<R>, log: bool) {
     while let Some(conn) = endpoint.accept().await {
-        runtime::spawn(&runtime, serve_connection(runtime.clone(), conn));
+        runtime::spawn(&runtime, serve_connection(runtime.clone(), conn, log));
     }
 }
 
-async fn serve_connection<R: Runtime>(runtime: R, conn: Connection) {
+async fn serve_connection<R: Runtime>(runtime: R, conn: Connection, log: bool) {
     let peer = conn.remote_address().map_or_else(|| "?".to_string(), |a| a.to_string());
     let suite = conn.cipher_suite().map_or_else(String::new, |s| format!("{s:?}"));
-    println!("{peer}: connected ({suite})");
+    if log {
+        println!("{peer}: connected ({suite})");
+    }
     let start = Instant::now();
     let datagrams = conn.clone();
     runtime::spawn(&runtime, async move {
@@ -39,9 +41,11 @@ async fn serve_connection<R: Runtime>(runtime: R, conn: Connection) {
             Err(e) => break e,
         }
     };
-    let received = conn.stats().map_or(0, |s| s.stream_bytes_received);
-    let secs = start.elapsed().as_secs_f64();
-    println!("{peer}: closed after {secs:.2} s, {received} stream bytes received ({why})");
+    if log {
+        let received = conn.stats().map_or(0, |s| s.stream_bytes_received);
+        let secs = start.elapsed().as_secs_f64();
+        println!("{peer}: closed after {secs:.2} s, {received} stream bytes received ({why})");
+    }
 }
 
 /// Does what the stream's first byte asks.
