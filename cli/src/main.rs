@@ -341,22 +341,26 @@ fn perf_server(listen: SocketAddr, key: &std::path::Path, common: Common) -> Res
         Ok(())
     };
     match common.runtime {
-        RuntimeKind::Tokio => runtime::on_tokio(|rt| async move {
-            let endpoint = net::server_endpoint(rt.clone(), listen, key, transport)?;
-            announce(endpoint.local_addr())?;
-            perf::server::serve(rt, endpoint, true).await;
-            Ok(())
-        })?,
-        RuntimeKind::Smol => runtime::on_smol(|rt| async move {
-            let endpoint = net::server_endpoint(rt.clone(), listen, key, transport)?;
-            announce(endpoint.local_addr())?;
-            perf::server::serve(rt, endpoint, true).await;
-            Ok(())
-        })?,
+        RuntimeKind::Tokio => runtime::on_tokio(|rt| async_perf_server(rt, listen, key, transport, announce))?,
+        RuntimeKind::Smol => runtime::on_smol(|rt| async_perf_server(rt, listen, key, transport, announce))?,
         RuntimeKind::Mio => {
             let endpoint = perf::mio_peer::server_endpoint(listen, key, transport)?;
             announce(endpoint.local_addr())?;
             perf::mio_peer::serve(endpoint)
         }
     }
+}
+
+/// The perf server on an async adapter: `announce` gets the bound address, then it serves.
+async fn async_perf_server<R: jetstream_driver::Runtime>(
+    rt: R,
+    listen: SocketAddr,
+    key: jetstream_core::StaticKeypair,
+    transport: jetstream_core::TransportConfig,
+    announce: impl FnOnce(std::io::Result<SocketAddr>) -> Result<(), String>,
+) -> Result<(), String> {
+    let endpoint = net::server_endpoint(rt.clone(), listen, key, transport)?;
+    announce(endpoint.local_addr())?;
+    perf::server::serve(rt, endpoint, true).await;
+    Ok(())
 }

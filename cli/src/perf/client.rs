@@ -10,8 +10,7 @@ use hdrhistogram::Histogram;
 use jetstream_driver::{Connection, RecvStream, Runtime, SendStream, StreamError};
 
 use super::protocol::{CPU_UNKNOWN, StreamKind, decode_u64};
-use super::report::percentiles;
-use super::{Budget, ClientOptions, Mode, Report, StreamOutcome, new_histogram, payload, record};
+use super::{Budget, ClientOptions, Measured, Mode, Report, Setup, StreamOutcome, new_histogram, payload, record};
 use crate::progress::TransferBar;
 use crate::{cpu, net, runtime};
 
@@ -33,46 +32,8 @@ pub(crate) async fn run<R: Runtime>(
     conn.close(0, b"done");
     // Long enough for the close to go out; the server times out otherwise.
     runtime::timeout(&runtime, Duration::from_secs(1), endpoint.wait_idle()).await;
-    let measured = result?;
-    let [rtt_p50_us, rtt_p99_us, rtt_p999_us] = percentiles(&measured.rtt);
-    let (seconds, mbps, msgs_per_s) = Report::rates(measured.bytes, measured.messages, measured.elapsed);
-    let stats = measured.stats;
-    Ok(Report {
-        bytes: measured.bytes,
-        seconds,
-        mbps,
-        msgs_per_s,
-        rtt_p50_us,
-        rtt_p99_us,
-        rtt_p999_us,
-        retransmitted_packets: stats.packets_retransmitted,
-        lost_packets: stats.packets_lost,
-        mode: options.mode.name(),
-        runtime: runtime_name,
-        cipher,
-        streams: options.streams,
-        msg_size: options.msg_size,
-        handshake_ms: handshake.as_secs_f64() * 1000.0,
-        rtt_source: match options.mode {
-            Mode::Upload => "transport",
-            Mode::Echo => "messages",
-        },
-        rtt_samples: measured.rtt.len(),
-        messages: measured.messages,
-        client_cpu_s: measured.client_cpu.map(|d| d.as_secs_f64()),
-        server_cpu_s: measured.server_cpu.map(|d| d.as_secs_f64()),
-    })
-}
-
-/// The totals of a run, before they become a [`Report`].
-struct Measured {
-    bytes: u64,
-    messages: u64,
-    elapsed: Duration,
-    rtt: Histogram<u64>,
-    stats: jetstream_core::ConnectionStats,
-    client_cpu: Option<Duration>,
-    server_cpu: Option<Duration>,
+    let setup = Setup { runtime: runtime_name, cipher, handshake };
+    Ok(result?.into_report(&options, setup))
 }
 
 async fn measure<R: Runtime>(runtime: &R, conn: &Connection, options: &ClientOptions) -> Result<Measured, String> {

@@ -11,8 +11,7 @@ use jetstream_mio::{ServerConfig, TransportConfig};
 use mio::{Events, Poll, Token};
 
 use super::protocol::{CPU_UNKNOWN, StreamKind, UNKNOWN_KIND, decode_u64};
-use super::report::percentiles;
-use super::{Budget, ClientOptions, Mode, Report, new_histogram, payload, record};
+use super::{Budget, ClientOptions, Measured, Mode, Report, Setup, new_histogram, payload, record};
 use crate::cpu;
 use crate::progress::TransferBar;
 
@@ -269,33 +268,7 @@ pub(crate) fn run(options: &ClientOptions) -> Result<Report, String> {
         looper.turn(Some(SAMPLE_EVERY)).map_err(|e| format!("socket: {e}"))?;
     }
     let (measured, cipher) = result?;
-    let [rtt_p50_us, rtt_p99_us, rtt_p999_us] = percentiles(&measured.rtt);
-    let (seconds, mbps, msgs_per_s) = Report::rates(measured.bytes, measured.messages, measured.elapsed);
-    Ok(Report {
-        bytes: measured.bytes,
-        seconds,
-        mbps,
-        msgs_per_s,
-        rtt_p50_us,
-        rtt_p99_us,
-        rtt_p999_us,
-        retransmitted_packets: measured.stats.packets_retransmitted,
-        lost_packets: measured.stats.packets_lost,
-        mode: options.mode.name(),
-        runtime: "mio",
-        cipher,
-        streams: options.streams,
-        msg_size: options.msg_size,
-        handshake_ms: handshake.as_secs_f64() * 1000.0,
-        rtt_source: match options.mode {
-            Mode::Upload => "transport",
-            Mode::Echo => "messages",
-        },
-        rtt_samples: measured.rtt.len(),
-        messages: measured.messages,
-        client_cpu_s: measured.client_cpu.map(|d| d.as_secs_f64()),
-        server_cpu_s: measured.server_cpu.map(|d| d.as_secs_f64()),
-    })
+    Ok(measured.into_report(options, Setup { runtime: "mio", cipher, handshake }))
 }
 
 fn wait_connected(looper: &mut Looper, conn: ConnectionHandle, options: &ClientOptions) -> Result<(), String> {
@@ -314,17 +287,6 @@ fn wait_connected(looper: &mut Looper, conn: ConnectionHandle, options: &ClientO
         }
     }
     Err(crate::net::no_answer(server, options.connect_timeout))
-}
-
-/// The totals of a run.
-struct Measured {
-    bytes: u64,
-    messages: u64,
-    elapsed: Duration,
-    rtt: Histogram<u64>,
-    stats: jetstream_mio::ConnectionStats,
-    client_cpu: Option<Duration>,
-    server_cpu: Option<Duration>,
 }
 
 /// The client's side of a run: the CPU stream, then the data streams until all are done.

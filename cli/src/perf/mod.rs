@@ -131,6 +131,58 @@ pub(crate) struct StreamOutcome {
     pub(crate) latencies: Histogram<u64>,
 }
 
+/// The totals of a client run, before they become a [`Report`].
+#[derive(Debug)]
+pub(crate) struct Measured {
+    pub(crate) bytes: u64,
+    pub(crate) messages: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) rtt: Histogram<u64>,
+    pub(crate) stats: jetstream_core::ConnectionStats,
+    pub(crate) client_cpu: Option<Duration>,
+    pub(crate) server_cpu: Option<Duration>,
+}
+
+/// How the connection of a run came about.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    pub(crate) runtime: &'static str,
+    pub(crate) cipher: String,
+    pub(crate) handshake: Duration,
+}
+
+impl Measured {
+    pub(crate) fn into_report(self, options: &ClientOptions, setup: Setup) -> Report {
+        let [rtt_p50_us, rtt_p99_us, rtt_p999_us] = report::percentiles(&self.rtt);
+        let (seconds, mbps, msgs_per_s) = Report::rates(self.bytes, self.messages, self.elapsed);
+        Report {
+            bytes: self.bytes,
+            seconds,
+            mbps,
+            msgs_per_s,
+            rtt_p50_us,
+            rtt_p99_us,
+            rtt_p999_us,
+            retransmitted_packets: self.stats.packets_retransmitted,
+            lost_packets: self.stats.packets_lost,
+            mode: options.mode.name(),
+            runtime: setup.runtime,
+            cipher: setup.cipher,
+            streams: options.streams,
+            msg_size: options.msg_size,
+            handshake_ms: setup.handshake.as_secs_f64() * 1000.0,
+            rtt_source: match options.mode {
+                Mode::Upload => "transport",
+                Mode::Echo => "messages",
+            },
+            rtt_samples: self.rtt.len(),
+            messages: self.messages,
+            client_cpu_s: self.client_cpu.map(|d| d.as_secs_f64()),
+            server_cpu_s: self.server_cpu.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
 /// The payload of every write: `msg_size` bytes of a pattern, so echoes can be checked.
 pub(crate) fn payload(msg_size: usize) -> Vec<u8> {
     (0..msg_size).map(|i| (i as u8).wrapping_mul(31).wrapping_add(7)).collect()
