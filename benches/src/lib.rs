@@ -7,11 +7,22 @@
 //! `cargo run --release -p jetstream-bench --bin bulk` measures loopback bulk throughput on
 //! one connection for every runtime adapter with GSO on and off, quinn with the same
 //! ciphers, and TCP, plus the syscalls each spends per MiB. BENCHMARKS.md has the results.
+//!
+//! `cargo run --release -p jetstream-bench --bin compare` sets jetstream-tokio against quinn
+//! (same ciphers) and kernel TCP on loopback: payload-size sweep, request/response latency,
+//! handshake rate and cost, memory per idle connection (see [`compare`]).
+//!
+//! [`lossy_link`] moves the bulk transfer of jetstream-tokio, quinn and TCP across a
+//! 100 Mbit/s link between two network namespaces with random packet loss (needs root).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod bulk;
+pub mod child;
+pub mod compare;
+pub mod lossy_link;
+pub mod machine;
 pub mod strace;
 
 /// The median of `values` (the mean of the middle two for an even count); `None` when empty.

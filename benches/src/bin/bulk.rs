@@ -12,14 +12,14 @@
 //! shared machine hit both sides of a ratio alike. A last pass runs each case once under
 //! `strace -f -c` to count syscalls.
 
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use jetstream_bench::bulk::{Case, TIME_LIMIT, Transfer};
-use jetstream_bench::median;
 use jetstream_bench::strace::SyscallCounts;
+use jetstream_bench::{child, machine, median};
 
 /// Loopback bulk throughput of JetStreamProto's adapters against quinn and kernel TCP.
 #[derive(Debug, Parser)]
@@ -75,7 +75,7 @@ struct Row {
 fn measure(args: &Args) -> Result<(), String> {
     let cases = if args.cases.is_empty() { Case::all() } else { args.cases.clone() };
     let bytes = args.mib << 20;
-    print_machine();
+    println!("{}", machine::describe());
     let runs = (cases.len() * usize::from(args.rounds)) as u64 + if args.no_syscalls { 0 } else { cases.len() as u64 };
     let progress = ProgressBar::new(runs)
         .with_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").expect("a valid progress template"));
@@ -116,24 +116,9 @@ fn child_command(case: Case, bytes: u64) -> Command {
 
 /// One transfer in a child process, killed if it outlives the time limit.
 fn run_child(case: Case, bytes: u64) -> Result<Transfer, String> {
-    let mut child = child_command(case, bytes)
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{case}: cannot start a child: {e}"))?;
-    let deadline = Instant::now() + TIME_LIMIT + Duration::from_secs(10);
-    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("{case}: no result within {TIME_LIMIT:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        return Err(format!("{case}: the transfer failed ({})", output.status));
-    }
-    parse_transfer(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| format!("{case}: unreadable result"))
+    let output = child::output_within(&mut child_command(case, bytes), TIME_LIMIT + Duration::from_secs(10))
+        .map_err(|e| format!("{case}: {e}"))?;
+    parse_transfer(&output).ok_or_else(|| format!("{case}: unreadable result"))
 }
 
 fn parse_transfer(line: &str) -> Option<Transfer> {
@@ -142,20 +127,6 @@ fn parse_transfer(line: &str) -> Option<Transfer> {
     let elapsed = Duration::from_nanos(fields.next()?.parse().ok()?);
     let udp_syscalls = fields.next()?.parse().ok();
     Some(Transfer { bytes, elapsed, udp_syscalls })
-}
-
-fn print_machine() {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!("machine: {cpu}, {cores} cores, Linux {}", kernel.trim());
 }
 
 fn print_table(rows: &[Row], args: &Args) {

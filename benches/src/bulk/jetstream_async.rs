@@ -6,9 +6,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_lite::FutureExt;
+use jetstream_core::ConnectionStats;
 use jetstream_driver::{Endpoint, Runtime};
 
-use super::{Cipher, JetstreamSetup, TIME_LIMIT, Transfer, check_count, check_suite, encode_count, pieces};
+use super::sender_stats::{Sample, traced};
+use super::{
+    Cipher, JetstreamSetup, Measured, SenderStats, TIME_LIMIT, Transfer, UdpPair, check_count, check_suite,
+    encode_count, pieces,
+};
 
 /// How one side runs: an executor on this thread, and the adapter's runtime on it.
 trait Host {
@@ -68,20 +73,25 @@ impl Host for SmolExecutorHost {
 }
 
 pub(super) fn run_tokio(cipher: Cipher, gso: bool, bytes: u64) -> Result<Transfer, String> {
-    run::<TokioHost>(cipher, gso, bytes)
+    run::<TokioHost>(cipher, gso, UdpPair::loopback()?, bytes).map(|m| m.transfer)
 }
 
 pub(super) fn run_smol(cipher: Cipher, gso: bool, bytes: u64) -> Result<Transfer, String> {
-    run::<SmolHost>(cipher, gso, bytes)
+    run::<SmolHost>(cipher, gso, UdpPair::loopback()?, bytes).map(|m| m.transfer)
 }
 
 pub(super) fn run_smol_executor(cipher: Cipher, gso: bool, bytes: u64) -> Result<Transfer, String> {
-    run::<SmolExecutorHost>(cipher, gso, bytes)
+    run::<SmolExecutorHost>(cipher, gso, UdpPair::loopback()?, bytes).map(|m| m.transfer)
 }
 
-fn run<H: Host>(cipher: Cipher, gso: bool, bytes: u64) -> Result<Transfer, String> {
+/// The exchange through jetstream-tokio on `sockets`, with the client's sender statistics.
+pub(crate) fn run_tokio_over(cipher: Cipher, gso: bool, sockets: UdpPair, bytes: u64) -> Result<Measured, String> {
+    run::<TokioHost>(cipher, gso, sockets, bytes)
+}
+
+fn run<H: Host>(cipher: Cipher, gso: bool, sockets: UdpPair, bytes: u64) -> Result<Measured, String> {
     let setup = JetstreamSetup::new(cipher, gso)?;
-    let server_socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let UdpPair { server: server_socket, client: client_socket } = sockets;
     let server_addr = server_socket.local_addr().map_err(|e| e.to_string())?;
     let server_options = setup.server;
     let server = std::thread::spawn(move || {
@@ -96,31 +106,51 @@ fn run<H: Host>(cipher: Cipher, gso: bool, bytes: u64) -> Result<Transfer, Strin
     });
     let client = H::run(|runtime| {
         limited::<H, _>(async move {
-            let socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-            let endpoint =
-                Endpoint::with_runtime(runtime, socket, setup.client).map_err(|e| format!("client endpoint: {e}"))?;
+            let endpoint = Endpoint::with_runtime(runtime, client_socket, setup.client)
+                .map_err(|e| format!("client endpoint: {e}"))?;
             let conn =
                 endpoint.connect_with(setup.client_config, server_addr).await.map_err(|e| format!("connect: {e}"))?;
             check_suite(conn.cipher_suite(), cipher)?;
             let start = Instant::now();
-            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| format!("open: {e}"))?;
-            for piece in pieces(bytes) {
-                send.write_chunk(piece).await.map_err(|e| format!("write: {e}"))?;
-            }
-            send.finish().map_err(|e| format!("finish: {e}"))?;
-            let answer = recv.read_to_end(8).await.map_err(|e| format!("answer: {e}"))?;
+            let (answer, trace) = traced(
+                async {
+                    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| format!("open: {e}"))?;
+                    for piece in pieces(bytes) {
+                        send.write_chunk(piece).await.map_err(|e| format!("write: {e}"))?;
+                    }
+                    send.finish().map_err(|e| format!("finish: {e}"))?;
+                    recv.read_to_end(8).await.map_err(|e| format!("answer: {e}"))
+                },
+                H::sleep,
+                || conn.stats().map(|s| Sample { cwnd: s.cwnd, rtt: s.rtt }),
+            )
+            .await;
             let elapsed = start.elapsed();
-            check_count(&answer, bytes)?;
+            check_count(&answer?, bytes)?;
+            let sender = conn.stats().map(|s| trace.finish(sender_stats(&s)));
             conn.close(0, b"done");
             endpoint.wait_idle().await;
-            Ok((elapsed, endpoint.io_stats()))
+            Ok((elapsed, sender, endpoint.io_stats()))
         })
     });
     let server = server.join().map_err(|_| "server thread panicked".to_string())?;
-    let (elapsed, client_io) = client?;
+    let (elapsed, sender, client_io) = client?;
     let server_io = server?;
     let udp_syscalls = [client_io, server_io].iter().map(|io| io.recv_calls + io.send_calls).sum();
-    Ok(Transfer { bytes, elapsed, udp_syscalls: Some(udp_syscalls) })
+    Ok(Measured { transfer: Transfer { bytes, elapsed, udp_syscalls: Some(udp_syscalls) }, sender })
+}
+
+/// Our connection's counters as [`SenderStats`] (the means are filled in from the trace).
+fn sender_stats(s: &ConnectionStats) -> SenderStats {
+    SenderStats {
+        packets_sent: s.packets_sent,
+        packets_lost: s.packets_lost,
+        packets_retransmitted: Some(s.packets_retransmitted),
+        congestion_events: s.congestion_events,
+        final_cwnd: s.cwnd,
+        min_rtt: s.min_rtt,
+        ..SenderStats::default()
+    }
 }
 
 /// Accepts one connection and one stream, reads it to the end, answers with the count and

@@ -6,12 +6,16 @@
 //! The clock runs from the moment the connection is established (the handshake is not
 //! timed) until the client holds the server's count, so it covers every byte being read.
 
-mod jetstream_async;
+pub(crate) mod jetstream_async;
 mod jetstream_mio;
-mod quinn_peer;
-mod tcp;
+pub(crate) mod quinn_peer;
+mod sender_stats;
+pub(crate) mod tcp;
+
+pub use sender_stats::SenderStats;
 
 use std::fmt;
+use std::net::UdpSocket;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +24,9 @@ use bytes::Bytes;
 use jetstream_core::{CipherSuite, ClientConfig, ServerConfig, StaticKeypair, TransportConfig};
 use jetstream_driver::udp::SocketConfig;
 use jetstream_driver::{EndpointOptions, random_seed};
+use serde::{Deserialize, Serialize};
 
-/// Size of one application write.
+/// Size of one application write in the bulk benchmark, and the largest write size.
 pub const WRITE_SIZE: usize = 64 * 1024;
 
 /// How long one transfer may take before it counts as failed.
@@ -60,7 +65,7 @@ impl Peer {
 }
 
 /// Packet protection of a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Cipher {
     /// AES-256-GCM (quinn: TLS_AES_256_GCM_SHA384).
     Aes256Gcm,
@@ -71,7 +76,8 @@ pub enum Cipher {
 }
 
 impl Cipher {
-    fn name(self) -> &'static str {
+    /// The short name used in case names and table columns.
+    pub fn name(self) -> &'static str {
         match self {
             Cipher::Aes256Gcm => "aes256",
             Cipher::Aes128Gcm => "aes128",
@@ -192,63 +198,133 @@ impl Transfer {
     }
 }
 
-/// The bytes the client writes, `WRITE_SIZE` at a time (shared, so writes copy nothing
-/// where the API takes `Bytes`).
-fn payload() -> Bytes {
+/// A transfer and, for QUIC-like peers, what the client (the sender) reported about it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Measured {
+    pub(crate) transfer: Transfer,
+    pub(crate) sender: Option<SenderStats>,
+}
+
+/// The two UDP sockets of a transfer, bound wherever the benchmark runs it (loopback here,
+/// network namespaces in `lossy_link`); the client sends to the server socket's address.
+#[derive(Debug)]
+pub(crate) struct UdpPair {
+    pub(crate) server: UdpSocket,
+    pub(crate) client: UdpSocket,
+}
+
+impl UdpPair {
+    fn loopback() -> Result<Self, String> {
+        let bind = || UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"));
+        Ok(UdpPair { server: bind()?, client: bind()? })
+    }
+}
+
+/// How the client hands its bytes to the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writes {
+    /// Bytes per application write (1 to [`WRITE_SIZE`]; the last write may be shorter).
+    pub size: usize,
+    /// Each write copies a slice (`write_all(&[u8])`, what applications sending messages
+    /// do) instead of handing over a shared `Bytes` chunk (`write_chunk`, zero-copy; TCP
+    /// always copies).
+    pub copy: bool,
+}
+
+impl Writes {
+    /// The bulk benchmark's writes: 64 KiB zero-copy chunks.
+    pub const BULK: Writes = Writes { size: WRITE_SIZE, copy: false };
+
+    /// Fails unless the size is between 1 and [`WRITE_SIZE`].
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if (1..=WRITE_SIZE).contains(&self.size) {
+            Ok(())
+        } else {
+            Err(format!("write size {} is outside 1..={WRITE_SIZE}", self.size))
+        }
+    }
+
+    /// The lengths of the writes of a `bytes`-long transfer.
+    pub(crate) fn lengths(self, bytes: u64) -> impl Iterator<Item = usize> {
+        let mut left = bytes;
+        std::iter::from_fn(move || {
+            let n = left.min(self.size as u64) as usize;
+            left -= n as u64;
+            (n > 0).then_some(n)
+        })
+    }
+}
+
+/// The bytes the client writes, a prefix at a time (shared, so writes copy nothing where the
+/// API takes `Bytes`).
+pub(crate) fn payload() -> Bytes {
     Bytes::from((0..WRITE_SIZE).map(|i| (i * 31 + 7) as u8).collect::<Vec<u8>>())
 }
 
-/// The pieces of a `bytes`-long transfer, each a slice of the shared payload.
+/// The pieces of a `bytes`-long transfer in the bulk benchmark's writes, each a slice of the
+/// shared payload.
 fn pieces(bytes: u64) -> impl Iterator<Item = Bytes> {
-    let chunk = payload();
-    let mut left = bytes;
-    std::iter::from_fn(move || {
-        let n = left.min(WRITE_SIZE as u64) as usize;
-        left -= n as u64;
-        (n > 0).then(|| chunk.slice(..n))
-    })
+    let payload = payload();
+    Writes::BULK.lengths(bytes).map(move |n| payload.slice(..n))
 }
 
 /// The server's answer: the byte count it read.
-fn encode_count(count: u64) -> [u8; 8] {
+pub(crate) fn encode_count(count: u64) -> [u8; 8] {
     count.to_le_bytes()
 }
 
 /// Checks the server's answer against what the client sent.
-fn check_count(answer: &[u8], sent: u64) -> Result<(), String> {
+pub(crate) fn check_count(answer: &[u8], sent: u64) -> Result<(), String> {
     let count = <[u8; 8]>::try_from(answer).map(u64::from_le_bytes).map_err(|_| "malformed answer".to_string())?;
     if count == sent { Ok(()) } else { Err(format!("server read {count} bytes, client sent {sent}")) }
 }
 
 /// A current-thread tokio runtime: each side of the tokio-based cases has its own.
-fn tokio_current_thread() -> tokio::runtime::Runtime {
+pub(crate) fn tokio_current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime can be built")
 }
 
 /// `future` on tokio's timer, failed after [`TIME_LIMIT`].
-async fn tokio_limited<T>(future: impl Future<Output = Result<T, String>>) -> Result<T, String> {
-    tokio::time::timeout(TIME_LIMIT, future).await.unwrap_or_else(|_| Err("time limit exceeded".to_string()))
+pub(crate) async fn tokio_limited<T>(future: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio_limited_to(TIME_LIMIT, future).await
+}
+
+/// `future` on tokio's timer, failed after `limit`.
+pub(crate) async fn tokio_limited_to<T>(
+    limit: Duration,
+    future: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(limit, future).await.unwrap_or_else(|_| Err("time limit exceeded".to_string()))
+}
+
+/// The transport settings of a case: the defaults, except the cipher the case names (both
+/// sides must prefer AES for AES-256-GCM to win) and 1452-byte datagrams from the start
+/// (quinn's MTU discovery reaches the same size on loopback; ours starts at 1200 and has
+/// no discovery).
+pub(crate) fn jetstream_transport(cipher: Cipher) -> Result<TransportConfig, String> {
+    let prefer_aes = match cipher {
+        Cipher::Aes256Gcm => true,
+        Cipher::ChaCha20Poly1305 => false,
+        Cipher::Aes128Gcm => return Err("JetStreamProto does not offer AES-128-GCM".into()),
+    };
+    Ok(TransportConfig { initial_mtu: 1452, prefer_aes, ..TransportConfig::default() })
 }
 
 /// Both JetStreamProto endpoints' settings for a case.
-struct JetstreamSetup {
-    server: EndpointOptions,
-    client: EndpointOptions,
-    client_config: ClientConfig,
+pub(crate) struct JetstreamSetup {
+    pub(crate) server: EndpointOptions,
+    pub(crate) client: EndpointOptions,
+    pub(crate) client_config: ClientConfig,
 }
 
 impl JetstreamSetup {
-    /// The defaults, except: the cipher the case names (both sides must prefer AES for
-    /// AES-256-GCM to win), 1452-byte datagrams from the start (quinn's MTU discovery
-    /// reaches the same size on loopback; ours starts at 1200 and has no discovery), and
-    /// GSO as the case says.
+    /// [`jetstream_transport`] for `cipher`, GSO as the case says.
     fn new(cipher: Cipher, gso: bool) -> Result<Self, String> {
-        let prefer_aes = match cipher {
-            Cipher::Aes256Gcm => true,
-            Cipher::ChaCha20Poly1305 => false,
-            Cipher::Aes128Gcm => return Err("JetStreamProto does not offer AES-128-GCM".into()),
-        };
-        let transport = Arc::new(TransportConfig { initial_mtu: 1452, prefer_aes, ..TransportConfig::default() });
+        Self::with_transport(Arc::new(jetstream_transport(cipher)?), gso)
+    }
+
+    /// Both sides with `transport`, a fresh server key, and GSO as given.
+    pub(crate) fn with_transport(transport: Arc<TransportConfig>, gso: bool) -> Result<Self, String> {
         let keypair = StaticKeypair::from_secret_bytes(random_seed().map_err(|e| e.to_string())?);
         let mut client_config = ClientConfig::new(keypair.public_key());
         client_config.transport = transport.clone();
@@ -264,7 +340,7 @@ impl JetstreamSetup {
 }
 
 /// Fails unless the connection negotiated the case's cipher.
-fn check_suite(negotiated: Option<CipherSuite>, cipher: Cipher) -> Result<(), String> {
+pub(crate) fn check_suite(negotiated: Option<CipherSuite>, cipher: Cipher) -> Result<(), String> {
     let expected = match cipher {
         Cipher::Aes256Gcm => CipherSuite::Aes256Gcm,
         Cipher::ChaCha20Poly1305 => CipherSuite::ChaCha20Poly1305,
@@ -289,10 +365,14 @@ mod tests {
     }
 
     #[test]
-    fn pieces_cover_the_transfer_exactly() {
-        let total: usize = pieces(3 * WRITE_SIZE as u64 + 5).map(|p| p.len()).sum();
+    fn writes_cover_the_transfer_exactly() {
+        let total: usize = Writes::BULK.lengths(3 * WRITE_SIZE as u64 + 5).sum();
         assert_eq!(total, 3 * WRITE_SIZE + 5);
-        assert_eq!(pieces(0).count(), 0);
+        assert_eq!(Writes::BULK.lengths(0).count(), 0);
+        let small = Writes { size: 64, copy: true };
+        assert_eq!(small.lengths(640).collect::<Vec<_>>(), vec![64; 10]);
+        assert!(Writes { size: 0, copy: true }.check().is_err());
+        assert!(Writes { size: WRITE_SIZE + 1, copy: false }.check().is_err());
     }
 
     #[test]
