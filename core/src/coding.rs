@@ -125,6 +125,11 @@ impl<'a> Writer<'a> {
         self.buf.len() - self.pos
     }
 
+    /// Forgets what was written from `pos` on (`pos` at most the current position).
+    pub(crate) fn rewind(&mut self, pos: usize) {
+        self.pos = self.pos.min(pos);
+    }
+
     /// Panics (a bug in the caller, never network-driven) if space was not checked.
     pub(crate) fn put_slice(&mut self, data: &[u8]) {
         self.buf[self.pos..self.pos + data.len()].copy_from_slice(data);

@@ -33,6 +33,9 @@ pub(crate) mod ty {
     pub(crate) const CONNECTION_CLOSE: u64 = 0x1c;
     pub(crate) const APPLICATION_CLOSE: u64 = 0x1d;
     pub(crate) const HANDSHAKE_DONE: u64 = 0x1e;
+    /// The sender asks for an ACK without delay (the type of draft-ietf-quic-ack-frequency's
+    /// IMMEDIATE_ACK).
+    pub(crate) const IMMEDIATE_ACK: u64 = 0x1f;
     /// DATAGRAM without (0x30) and with (0x31) a length field.
     pub(crate) const DATAGRAM: u64 = 0x30;
 }
@@ -77,6 +80,7 @@ pub(crate) enum Frame<'a> {
     PathResponse([u8; 8]),
     Close(Close<'a>),
     HandshakeDone,
+    ImmediateAck,
     Datagram(&'a [u8]),
 }
 
@@ -267,6 +271,7 @@ impl<'a> FrameIter<'a> {
                 Frame::Close(Close { application, error_code, frame_type, reason })
             }
             ty::HANDSHAKE_DONE => Frame::HandshakeDone,
+            ty::IMMEDIATE_ACK => Frame::ImmediateAck,
             ty::DATAGRAM => Frame::Datagram(r.bytes(r.remaining())?),
             t if t == ty::DATAGRAM + 1 => Frame::Datagram(r.length_prefixed()?),
             _ => return Err(DecodeFail::Unknown),
@@ -547,6 +552,16 @@ mod tests {
         assert_eq!(frames[3], Frame::Close(Close { application: true, error_code: 42, frame_type: 0, reason: b"bye" }));
         assert_eq!(frames[4], Frame::Datagram(b"dg"));
         assert_eq!(frames[5], Frame::Crypto { offset: 5, data: b"hs" });
+    }
+
+    #[test]
+    fn immediate_ack_is_one_byte_that_elicits_an_ack_and_stays_out_of_handshake_packets() {
+        let frames = decode_all(&[0x1f, 0x01]);
+        let first = frames[0].as_ref().expect("frame");
+        assert_eq!(*first, Frame::ImmediateAck);
+        assert_eq!(frames[1], Ok(Frame::Ping), "nothing after the type byte belongs to it");
+        assert!(first.is_ack_eliciting());
+        assert!(!first.allowed_in_handshake(), "the 1-RTT ACK policy only");
     }
 
     #[test]

@@ -147,6 +147,7 @@ fn sender_stats(s: &ConnectionStats) -> SenderStats {
         packets_lost: s.packets_lost,
         packets_retransmitted: Some(s.packets_retransmitted),
         congestion_events: s.congestion_events,
+        probe_timeouts: Some(s.probe_timeouts),
         final_cwnd: s.cwnd,
         min_rtt: s.min_rtt,
         ..SenderStats::default()

@@ -82,6 +82,7 @@ fn sender_stats(path: &quinn::PathStats) -> SenderStats {
         packets_lost: path.lost_packets,
         packets_retransmitted: None,
         congestion_events: path.congestion_events,
+        probe_timeouts: None,
         final_cwnd: path.cwnd,
         min_rtt: path.min_rtt,
         ..SenderStats::default()

@@ -25,6 +25,9 @@ pub struct SenderStats {
     pub packets_retransmitted: Option<u64>,
     /// Congestion-window reductions.
     pub congestion_events: u64,
+    /// Probe timeouts that fired (`None` where the implementation does not count them, as
+    /// quinn 0.11 does not).
+    pub probe_timeouts: Option<u64>,
     /// Mean congestion window over the samples, in bytes.
     pub mean_cwnd: u64,
     /// Congestion window at the end, in bytes.

@@ -89,9 +89,9 @@ fn details(rows: &[LossyRow], losses: &[u8], peers: &[LossyPeer]) -> String {
     let _ = writeln!(
         out,
         "| loss | peer | Mbit/s min-max | time s | nft drops fwd/rev | tbf drops | retransmitted | sender lost | \
-         congestion events | mean cwnd KB | end cwnd KB | mean srtt ms | min rtt ms |"
+         congestion events | probe timeouts | mean cwnd KB | end cwnd KB | mean srtt ms | min rtt ms |"
     );
-    let _ = writeln!(out, "|{}", "---|".repeat(13));
+    let _ = writeln!(out, "|{}", "---|".repeat(14));
     for &loss in losses {
         for &peer in peers {
             let Some(row) = rows.iter().find(|r| r.loss_percent == loss && r.peer == peer) else { continue };
@@ -108,7 +108,7 @@ fn details(rows: &[LossyRow], losses: &[u8], peers: &[LossyPeer]) -> String {
             let shown = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
             let _ = writeln!(
                 out,
-                "| {loss}% | {peer} | {lo:.1}-{hi:.1} | {:.2} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {loss}% | {peer} | {lo:.1}-{hi:.1} | {:.2} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 row.completion.as_secs_f64(),
                 count(|r| Some(r.nft_dropped_forward as f64)),
                 count(|r| Some(r.nft_dropped_reverse as f64)),
@@ -116,6 +116,7 @@ fn details(rows: &[LossyRow], losses: &[u8], peers: &[LossyPeer]) -> String {
                 count(|r| r.retransmissions.map(|n| n as f64)),
                 shown(sender(|s| s.packets_lost as f64), 0),
                 shown(sender(|s| s.congestion_events as f64), 0),
+                count(|r| r.sender.and_then(|s| s.probe_timeouts).map(|n| n as f64)),
                 shown(sender(|s| s.mean_cwnd as f64 / 1000.0), 0),
                 shown(sender(|s| s.final_cwnd as f64 / 1000.0), 0),
                 shown(sender(|s| s.mean_rtt.as_secs_f64() * 1000.0), 2),
@@ -136,6 +137,7 @@ fn notes(rows: &[LossyRow]) -> String {
          (acknowledgements), handshake included; tbf drops: packets dropped from a full shaper queue.\n\
          retransmitted: tcp = RetransSegs of the client's namespace, jetstream = packets whose contents were \
          resent; quinn counts none (it resends what its lost packets carried).\n\
+         probe timeouts: jetstream's; quinn does not count them.\n\
          sender lost, congestion events, cwnd, srtt, min rtt: the sending connection's counters (QUIC-like \
          peers); the means are over samples every 10 ms of the transfer.\n",
     );

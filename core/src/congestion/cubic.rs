@@ -62,8 +62,8 @@ impl CubicConfig {
         self
     }
 
-    /// Minimum window in datagrams, default 2 (RFC 9002 §7.2, RFC 9438 §4.6); values below 1
-    /// are treated as 1 so that the connection can always send.
+    /// Minimum window in datagrams, default 4 (above RFC 9002's 2, see the crate's congestion
+    /// module); values below 1 are treated as 1 so that the connection can always send.
     #[must_use]
     pub fn minimum_window_packets(mut self, packets: u32) -> Self {
         self.window.minimum_packets = packets;
@@ -352,11 +352,11 @@ mod tests {
         let rtt = estimator(Duration::from_millis(100));
         let mut cc = after_loss_at_100_packets(ms(1_000), &rtt);
         cc.on_congestion_event(ms(1_500), ms(1_400), true, 10 * MSS);
-        assert_eq!(cc.window(), 2 * MSS);
+        assert_eq!(cc.window(), 4 * MSS);
         assert_eq!(cc.state(), ControllerState::SlowStart);
         for i in 0..10 {
             cc.on_congestion_event(ms(2_000 + 100 * i), ms(1_999 + 100 * i), false, MSS);
-            assert_eq!(cc.window(), 2 * MSS, "never below the minimum");
+            assert_eq!(cc.window(), 4 * MSS, "never below the minimum");
         }
     }
 
@@ -462,7 +462,7 @@ mod tests {
         let mut cc = after_loss_at_100_packets(ms(1_000), &rtt);
         cc.on_congestion_event(ms(2_000), ms(1_999), true, MSS);
         cc.on_mtu_update(1_500);
-        assert_eq!(cc.window(), 3_000);
+        assert_eq!(cc.window(), 6_000);
         assert_eq!(cc.initial_window(), 14_720);
         assert!(cc.epoch.is_none());
     }

@@ -38,8 +38,9 @@ impl NewRenoConfig {
         self
     }
 
-    /// Minimum window in datagrams, default 2 (`kMinimumWindow`, RFC 9002 §7.2); values below 1
-    /// are treated as 1 so that the connection can always send.
+    /// Minimum window in datagrams, default 4 (above RFC 9002's `kMinimumWindow` of 2, see
+    /// the crate's congestion module); values below 1 are treated as 1 so that the
+    /// connection can always send.
     #[must_use]
     pub fn minimum_window_packets(mut self, packets: u32) -> Self {
         self.window.minimum_packets = packets;
@@ -237,7 +238,7 @@ mod tests {
         let mut cc = new_reno();
         ack(&mut cc, ms(100), ms(0), 108_000, false);
         cc.on_congestion_event(ms(900), ms(100), true, 50 * MSS);
-        assert_eq!(cc.window(), 2 * MSS);
+        assert_eq!(cc.window(), 4 * MSS);
         assert_eq!(cc.state(), ControllerState::SlowStart);
         // Slow start up to the ssthresh set by the congestion event (60 000), not beyond.
         ack(&mut cc, ms(1_000), ms(950), 57_600, false);
@@ -251,7 +252,7 @@ mod tests {
         cc.on_congestion_event(ms(100), ms(50), false, MSS);
         assert_eq!(cc.window(), 6_000);
         cc.on_congestion_event(ms(110), ms(60), true, MSS);
-        assert_eq!(cc.window(), 2 * MSS);
+        assert_eq!(cc.window(), 4 * MSS);
     }
 
     #[test]
@@ -259,9 +260,9 @@ mod tests {
         let mut cc = new_reno();
         for i in 1..20 {
             cc.on_congestion_event(ms(100 * i), ms(100 * i - 1), false, MSS);
-            assert!(cc.window() >= 2 * MSS);
+            assert!(cc.window() >= 4 * MSS);
         }
-        assert_eq!(cc.window(), 2 * MSS);
+        assert_eq!(cc.window(), 4 * MSS);
     }
 
     #[test]
@@ -280,12 +281,12 @@ mod tests {
     fn mtu_update_rescales_minimum_and_initial_windows() {
         let mut cc = new_reno();
         cc.on_congestion_event(ms(100), ms(50), true, MSS);
-        assert_eq!(cc.window(), 2_400);
+        assert_eq!(cc.window(), 4_800);
         cc.on_mtu_update(1_500);
-        assert_eq!(cc.window(), 3_000);
+        assert_eq!(cc.window(), 6_000);
         assert_eq!(cc.initial_window(), 14_720);
         cc.on_mtu_update(1_280);
-        assert_eq!(cc.window(), 3_000, "a smaller MTU does not shrink the window");
+        assert_eq!(cc.window(), 6_000, "a smaller MTU does not shrink the window");
     }
 
     #[test]
@@ -302,7 +303,7 @@ mod tests {
         assert_eq!(NewRenoConfig::default().loss_reduction_factor(f64::NAN), NewRenoConfig::default());
         let mut zero = NewReno::new(NewRenoConfig::default().loss_reduction_factor(-3.0), MTU);
         zero.on_congestion_event(ms(100), ms(50), false, MSS);
-        assert_eq!(zero.window(), 2 * MSS);
+        assert_eq!(zero.window(), 4 * MSS);
     }
 
     #[test]

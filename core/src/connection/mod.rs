@@ -820,6 +820,7 @@ impl Connection {
         out_of_order: bool,
     ) -> Result<(), (TransportErrorCode, u64, &'static str)> {
         let mut ack_eliciting = false;
+        let mut ack_requested = false;
         let mut crypto_update = false;
         for item in FrameIter::new(payload) {
             let f = item.map_err(|e| (e.code, e.frame_type, e.reason))?;
@@ -830,6 +831,7 @@ impl Connection {
             let streams_err = |e: (TransportErrorCode, &'static str)| (e.0, 0, e.1);
             match f {
                 Frame::Padding | Frame::Ping => {}
+                Frame::ImmediateAck => ack_requested = true,
                 Frame::Ack(ack) => self.on_ack_frame(now, space_id, &ack)?,
                 Frame::Crypto { .. } if space_id == SpaceId::Data => {
                     return Err((
@@ -918,7 +920,7 @@ impl Connection {
             }
         }
         if ack_eliciting {
-            self.on_ack_eliciting_received(now, space_id, out_of_order);
+            self.on_ack_eliciting_received(now, space_id, out_of_order || ack_requested);
         }
         if crypto_update {
             self.advance_handshake(now).map_err(|(code, reason)| (code, frame::ty::CRYPTO, reason))?;
@@ -939,13 +941,14 @@ impl Connection {
     }
 
     /// ACK policy: at once for handshake packets, for packets out of order (so the peer's
-    /// loss detection learns of the gap quickly) and every `ack_eliciting_threshold`
-    /// packets; otherwise within `max_ack_delay`.
-    fn on_ack_eliciting_received(&mut self, now: Instant, space_id: SpaceId, out_of_order: bool) {
+    /// loss detection learns of the gap quickly), for packets carrying IMMEDIATE_ACK (the
+    /// peer's window is full, it can send nothing until it hears from us) and every
+    /// `ack_eliciting_threshold` packets; otherwise within `max_ack_delay`.
+    fn on_ack_eliciting_received(&mut self, now: Instant, space_id: SpaceId, ack_now: bool) {
         let threshold = self.config.ack_eliciting_threshold;
         let recv = &mut self.spaces[space_id as usize].received;
         recv.unacked_eliciting += 1;
-        if space_id == SpaceId::Handshake || recv.unacked_eliciting >= threshold || out_of_order {
+        if space_id == SpaceId::Handshake || recv.unacked_eliciting >= threshold || ack_now {
             recv.immediate_ack = true;
         } else if !self.timers.is_set(Timer::AckDelay) {
             self.timers.set(Timer::AckDelay, now + self.config.max_ack_delay);

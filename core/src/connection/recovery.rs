@@ -92,6 +92,9 @@ impl Connection {
         if let Some((offset, len)) = frames.crypto {
             self.spaces[space_id as usize].crypto_send.acked.insert(offset..offset + len);
         }
+        if let Some(largest) = frames.ack_largest {
+            self.spaces[space_id as usize].received.forget_through(largest);
+        }
         if let Some(streams) = self.streams.as_mut() {
             for c in &frames.stream {
                 if let Some(run) = acked_run.extend(c) {
@@ -198,9 +201,10 @@ impl Connection {
             if space.keys.is_none() {
                 continue;
             }
+            // The peer's ACK delay counts unless the newest packet asked for an ACK at once.
             let base = match space_id {
-                SpaceId::Handshake => self.rtt.pto_base(),
-                SpaceId::Data => self.pto_duration(),
+                SpaceId::Data if !space.last_eliciting_asked_ack => self.pto_duration(),
+                _ => self.rtt.pto_base(),
             };
             let t = if space.sent.has_ack_eliciting_in_flight() {
                 space.last_ack_eliciting_sent.unwrap_or(now) + base * backoff
@@ -234,6 +238,7 @@ impl Connection {
             && t <= now
         {
             self.pto_count = (self.pto_count + 1).min(MAX_PTO_BACKOFF + 1);
+            self.stats.probe_timeouts += 1;
             // A lost PATH_CHALLENGE is not retransmitted as a frame; probe with it again.
             if self.path.challenge.is_some() && !self.path.validated {
                 self.path.challenge_pending = true;

@@ -226,6 +226,17 @@ impl Connection {
         true
     }
 
+    /// Whether a 1-RTT packet of up to `size` bytes should carry IMMEDIATE_ACK: when it is a
+    /// probe, or when it leaves no room in the congestion window for another full packet.
+    /// The sender then waits for the peer, and a peer that delayed its ACK (it acknowledges
+    /// every `ack_eliciting_threshold` packets, or after `max_ack_delay`) would stall it for
+    /// that whole delay. On a lossy path with a small window that happens after most losses;
+    /// asking costs one byte, and the ACK count of an unstalled transfer does not change,
+    /// since the peer acknowledges the packets that reopen the window anyway.
+    fn asks_immediate_ack(&self, size: usize, probing: bool) -> bool {
+        probing || self.bytes_in_flight + 2 * size as u64 > self.cc.window()
+    }
+
     /// What full packets' payload lengths are rounded down to in `space_id` (see
     /// [`crate::CipherSuite::payload_alignment`]).
     pub(super) fn payload_alignment(&self, space_id: SpaceId) -> usize {
@@ -279,6 +290,7 @@ impl Connection {
         let probing = self.spaces[si].probes_owed > 0;
         let mut ack_eliciting = false;
         let mut ack_written = false;
+        let mut asked_ack = false;
         let mut payload_len;
         {
             let (_, rest) = out.split_at_mut(header_len);
@@ -320,7 +332,18 @@ impl Connection {
                         }
                         let size_hint = out_len_hint(header_len, payload_cap);
                         if self.may_send_eliciting(now, size_hint, probing) {
-                            ack_eliciting |= self.write_data_frames(&mut p, &mut frames);
+                            let before = p.position();
+                            let ask = self.asks_immediate_ack(size_hint, probing) && p.remaining() >= 1;
+                            if ask {
+                                p.put_varint(frame::ty::IMMEDIATE_ACK);
+                            }
+                            if self.write_data_frames(&mut p, &mut frames) || (ask && probing) {
+                                ack_eliciting = true;
+                                asked_ack = ask;
+                            } else {
+                                // Nothing to send after all: no packet just to ask for an ACK.
+                                p.rewind(before);
+                            }
                         }
                     }
                 }
@@ -353,6 +376,7 @@ impl Connection {
         }
         if ack_written {
             let recv = &mut self.spaces[si].received;
+            frames.ack_largest = recv.largest.map(|(pn, _)| pn);
             recv.ack_pending = false;
             recv.immediate_ack = false;
             recv.unacked_eliciting = 0;
@@ -390,6 +414,7 @@ impl Connection {
             .push(pn, SentPacket { time_sent: now, size: size as u16, ack_eliciting, in_flight, app_limited, frames });
         if ack_eliciting {
             space.last_ack_eliciting_sent = Some(now);
+            space.last_eliciting_asked_ack = asked_ack;
         }
         if in_flight {
             self.bytes_in_flight += size as u64;

@@ -31,6 +31,10 @@ pub(crate) struct Retransmits {
     pub(crate) reset_stream: Vec<(StreamId, u64)>,
     pub(crate) stop_sending: Vec<(StreamId, u64)>,
     pub(crate) handshake_done: bool,
+    /// The Largest Acknowledged of the ACK frame the packet carried. Once the packet is
+    /// acknowledged the peer knows everything up to there was received, so it need not be
+    /// acknowledged again (RFC 9000 §13.2.4). Never resent: a lost ACK is superseded.
+    pub(crate) ack_largest: Option<u64>,
 }
 
 impl Retransmits {
@@ -79,6 +83,7 @@ impl Retransmits {
         self.reset_stream.clear();
         self.stop_sending.clear();
         self.handshake_done = false;
+        self.ack_largest = None;
     }
 }
 

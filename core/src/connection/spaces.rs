@@ -67,6 +67,18 @@ impl ReceivedPackets {
         out_of_order
     }
 
+    /// Stops acknowledging packets up to `pn`: the peer saw an ACK frame that covered them.
+    /// Without this every ACK frame would repeat the gaps of the last 128 ranges, which on
+    /// a lossy path costs a tenth of each packet. Later arrivals at or below `pn` count as
+    /// duplicates: they are at least a round trip late, and the peer has declared them lost.
+    pub(crate) fn forget_through(&mut self, pn: u64) {
+        let end = pn.saturating_add(1);
+        if end > self.floor {
+            self.ranges.remove_below(end);
+            self.floor = end;
+        }
+    }
+
     /// The next packet number the peer is expected to send, for packet number decoding.
     pub(crate) fn expected_pn(&self) -> u64 {
         self.largest.map_or(0, |(l, _)| l + 1)
@@ -149,6 +161,9 @@ pub(crate) struct PacketSpace {
     /// Time-threshold loss deadline of the earliest packet that is not yet lost (RFC 9002).
     pub(crate) loss_time: Option<Instant>,
     pub(crate) last_ack_eliciting_sent: Option<Instant>,
+    /// The most recent ack-eliciting packet carried IMMEDIATE_ACK, so the peer answers it
+    /// without its ACK delay and the probe timeout need not wait for `max_ack_delay`.
+    pub(crate) last_eliciting_asked_ack: bool,
     pub(crate) received: ReceivedPackets,
     pub(crate) crypto_send: CryptoSend,
     pub(crate) crypto_recv: CryptoRecv,
@@ -193,6 +208,26 @@ mod tests {
         assert!(r.is_duplicate(11), "below the replay window: refused as a possible replay");
         assert!(!r.is_duplicate(1997), "recent gap still accepted");
         assert_eq!(r.expected_pn(), 1999);
+    }
+
+    #[test]
+    fn ranges_the_peer_saw_acknowledged_are_forgotten_and_refused_later() {
+        let mut r = ReceivedPackets::default();
+        for pn in [0, 1, 3, 5, 6, 9] {
+            r.record(pn, Instant::ZERO);
+        }
+        r.forget_through(5);
+        assert_eq!(r.ranges.iter().collect::<Vec<_>>(), [6..7, 9..10], "only what the peer has not seen");
+        assert!(r.is_duplicate(4), "a packet that late is refused, not acknowledged");
+        assert!(!r.is_duplicate(7) && !r.is_duplicate(8));
+        r.forget_through(2);
+        assert_eq!(
+            r.ranges.iter().collect::<Vec<_>>(),
+            [6..7, 9..10],
+            "an older ACK's acknowledgement changes nothing"
+        );
+        r.forget_through(u64::MAX);
+        assert!(r.ranges.is_empty() && r.is_duplicate(u64::MAX - 1));
     }
 
     #[test]

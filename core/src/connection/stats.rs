@@ -29,6 +29,10 @@ pub struct ConnectionStats {
     pub key_updates: u64,
     /// Congestion events (window reductions).
     pub congestion_events: u64,
+    /// Probe timeouts that fired (RFC 9002 §6.2): each is a stall in which the sender heard
+    /// nothing for a whole PTO, so a count that grows with the losses says losses are found
+    /// by timeout rather than by later acknowledgements.
+    pub probe_timeouts: u64,
     /// RTT samples taken (one per ACK that newly acknowledges the largest packet number sent
     /// and something ack-eliciting, RFC 9002 §5.1). A change tells a poller that
     /// [`latest_rtt`](Self::latest_rtt) is a new sample.
