@@ -71,11 +71,17 @@ impl ReceivedPackets {
     /// Without this every ACK frame would repeat the gaps of the last 128 ranges, which on
     /// a lossy path costs a tenth of each packet. Later arrivals at or below `pn` count as
     /// duplicates: they are at least a round trip late, and the peer has declared them lost.
+    /// With nothing left to acknowledge, no ACK is owed either.
     pub(crate) fn forget_through(&mut self, pn: u64) {
         let end = pn.saturating_add(1);
         if end > self.floor {
             self.ranges.remove_below(end);
             self.floor = end;
+        }
+        if self.ranges.is_empty() {
+            self.ack_pending = false;
+            self.immediate_ack = false;
+            self.unacked_eliciting = 0;
         }
     }
 
@@ -226,8 +232,10 @@ mod tests {
             [6..7, 9..10],
             "an older ACK's acknowledgement changes nothing"
         );
+        assert!(r.ack_pending, "packets 6 and 9 are still owed an ACK");
         r.forget_through(u64::MAX);
         assert!(r.ranges.is_empty() && r.is_duplicate(u64::MAX - 1));
+        assert!(!r.ack_pending && !r.immediate_ack, "nothing left to acknowledge");
     }
 
     #[test]
