@@ -203,8 +203,9 @@ impl Connection {
             }
             // The peer's ACK delay counts unless the newest packet asked for an ACK at once.
             let base = match space_id {
-                SpaceId::Data if !space.last_eliciting_asked_ack => self.pto_duration(),
-                _ => self.rtt.pto_base(),
+                SpaceId::Data if space.last_eliciting_asked_ack => self.rtt.tail_probe_timeout(),
+                SpaceId::Data => self.pto_duration(),
+                SpaceId::Handshake => self.rtt.pto_base(),
             };
             let t = if space.sent.has_ack_eliciting_in_flight() {
                 space.last_ack_eliciting_sent.unwrap_or(now) + base * backoff

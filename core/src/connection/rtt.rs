@@ -138,6 +138,14 @@ impl RttEstimator {
         self.smoothed.saturating_add(self.var.saturating_mul(4).max(GRANULARITY))
     }
 
+    /// The probe timeout after a packet that asked for an immediate ACK: RACK-TLP's
+    /// `2 × smoothed_rtt` (RFC 8985 §7.2), at least `kGranularity` and at most
+    /// [`pto_base`](Self::pto_base). The peer answers such a packet at once, so no ACK delay
+    /// and no variance allowance beyond one more round trip need be waited for.
+    pub fn tail_probe_timeout(&self) -> Duration {
+        self.smoothed.saturating_mul(2).max(GRANULARITY).min(self.pto_base())
+    }
+
     /// `max(9/8 * max(smoothed_rtt, latest_rtt), kGranularity)`: the time threshold of
     /// RFC 9002 §6.1.2. A packet sent before an acknowledged one is declared lost once it has
     /// been outstanding this long; the 1/8 slack tolerates reordering and jitter without
@@ -161,6 +169,24 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn tail_probe_timeout_is_two_round_trips_within_granularity_and_the_pto() {
+        let mut rtt = RttEstimator::new(ms(333));
+        rtt.update(Duration::ZERO, ms(100), true);
+        // srtt 100, rttvar 50: the PTO base is 300, the tail probe 200.
+        assert_eq!(rtt.pto_base(), ms(300));
+        assert_eq!(rtt.tail_probe_timeout(), ms(200));
+        let mut steady = RttEstimator::new(ms(333));
+        for _ in 0..200 {
+            steady.update(Duration::ZERO, ms(100), true);
+        }
+        // The variance has decayed: never later than the PTO itself.
+        assert_eq!(steady.tail_probe_timeout(), steady.pto_base());
+        let mut fast = RttEstimator::new(ms(333));
+        fast.update(Duration::ZERO, Duration::from_micros(200), true);
+        assert_eq!(fast.tail_probe_timeout(), ms(1), "at least kGranularity");
     }
 
     #[test]
