@@ -220,6 +220,29 @@ fn server_ignores_small_first_datagrams() {
     assert_eq!(pair.server.connection_count(), 0);
 }
 
+/// A hello that needs two datagrams leaves in one send when the socket does GSO, so the
+/// peer reads both together (and a server under load answers a whole ClientHello at once,
+/// without an ACK for its first half).
+#[test]
+fn two_datagram_hellos_leave_as_one_gso_batch() {
+    let mut pair = Pair::new(14);
+    pair.client.set_max_gso_segments(16);
+    pair.server.set_max_gso_segments(16);
+    pair.connect();
+    let mut buf = vec![0u8; 65536];
+    let hello = pair.client.poll_transmit(pair.now, &mut buf).expect("buffer").expect("the ClientHello");
+    assert_eq!((hello.size, hello.segment_size), (2400, Some(1200)), "both ClientHello datagrams, padded");
+    assert!(pair.client.poll_transmit(pair.now, &mut buf).expect("buffer").is_none());
+    let meta = RecvMeta::from_source(pair.client_addr);
+    for segment in buf[..2400].chunks_mut(1200) {
+        pair.server.handle_datagram(pair.now, meta, segment);
+    }
+    let reply = pair.server.poll_transmit(pair.now, &mut buf).expect("buffer").expect("the ServerHello");
+    assert_eq!(reply.segment_size, Some(1200), "{reply:?}");
+    assert!(reply.size > 1200 && reply.size < 2400, "a full datagram and the rest: {reply:?}");
+    assert!(pair.server.poll_transmit(pair.now, &mut buf).expect("buffer").is_none(), "no separate ACK");
+}
+
 #[test]
 fn invalid_server_configuration_is_refused_at_construction() {
     let mut sc = ServerConfig::new(server_keypair());

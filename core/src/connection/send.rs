@@ -129,11 +129,12 @@ impl Connection {
             }
             written += n;
             segments += 1;
-            // A short packet ends a GSO batch (all but the last segment must be full size), and
-            // handshake datagrams travel alone. The first packet sets the segment size: full
-            // means filled up to its suite's payload alignment.
+            // A short packet ends a GSO batch (all but the last segment must be full size). The
+            // first packet sets the segment size: full means filled up to its suite's payload
+            // alignment. Handshake packets batch too: a two-datagram ClientHello or
+            // ServerHello leaves in one send, and arrives in one read.
             let short = if segments == 1 { limit - n >= self.payload_alignment(space_id) } else { n < limit };
-            if short || space_id == SpaceId::Handshake || self.is_closed() {
+            if short || self.is_closed() {
                 break;
             }
         }
