@@ -3,6 +3,7 @@
 //! here, in one place.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -11,6 +12,12 @@ use jetstream_core::{
 };
 
 use crate::driver::Driver;
+
+/// The maps of waiting tasks, looked up on every read, write and wake-up. Their keys are
+/// connection handles (chosen by our endpoint) and IDs of streams a local task waits on
+/// (chosen by the application's calls), so a peer cannot pick colliding keys and a
+/// multiply-rotate hash is enough; SipHash cost a tenth of a request/response exchange.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<rustc_hash::FxHasher>>;
 
 /// A task waiting for one thing. A second task waiting for the same thing replaces the first
 /// (as with `AtomicWaker`); handles document which calls are meant for one task at a time.
@@ -61,11 +68,11 @@ pub(crate) struct ConnectionWaiters {
     pub(crate) accept: [WakerSlot; 2],
     pub(crate) open: [WakerSlot; 2],
     pub(crate) datagram: WakerSlot,
-    pub(crate) readers: HashMap<StreamId, WakerSlot>,
-    pub(crate) writers: HashMap<StreamId, WakerSlot>,
+    pub(crate) readers: IdMap<StreamId, WakerSlot>,
+    pub(crate) writers: IdMap<StreamId, WakerSlot>,
     /// One entry per live `SendStream` handle (removed when it drops, so streams nobody
     /// holds leave nothing behind).
-    pub(crate) senders: HashMap<StreamId, SenderState>,
+    pub(crate) senders: IdMap<StreamId, SenderState>,
 }
 
 /// Whether the peer acknowledged a stream's data and end, and who waits for it.
@@ -104,7 +111,7 @@ pub(crate) fn dir_index(dir: Dir) -> usize {
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) driver: Driver,
-    pub(crate) connections: HashMap<ConnectionHandle, ConnectionWaiters>,
+    pub(crate) connections: IdMap<ConnectionHandle, ConnectionWaiters>,
     /// Server connections that completed the handshake, waiting for `accept()`.
     pub(crate) incoming: VecDeque<ConnectionHandle>,
     pub(crate) accept: WakerSlot,
@@ -122,7 +129,7 @@ impl State {
     pub(crate) fn new(driver: Driver) -> Self {
         State {
             driver,
-            connections: HashMap::new(),
+            connections: IdMap::default(),
             incoming: VecDeque::new(),
             accept: WakerSlot::default(),
             driver_task: WakerSlot::default(),
@@ -223,7 +230,7 @@ impl State {
     }
 }
 
-fn wake_stream(slots: &mut HashMap<StreamId, WakerSlot>, id: StreamId) {
+fn wake_stream(slots: &mut IdMap<StreamId, WakerSlot>, id: StreamId) {
     if let Some(mut slot) = slots.remove(&id) {
         slot.wake();
     }

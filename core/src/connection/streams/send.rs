@@ -4,9 +4,12 @@ use crate::range_set::RangeSet;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 
-/// Smallest and largest staging allocation for copied writes. The size doubles on each
-/// refill, so a bulk writer quickly reaches the cap and allocates once per megabyte (far below
-/// one allocation per packet), while a stream that sends a few small messages stays small.
+/// Smallest and largest staging allocation for copied writes. A refill is sized by what the
+/// stream holds unacknowledged: a bulk writer, whose window keeps megabytes outstanding,
+/// reaches the cap and allocates once per megabyte (far below one allocation per packet),
+/// while a stream of small request/response messages keeps reusing a small buffer. (Sizing
+/// by the number of refills instead grew such a stream to 1 MiB buffers, each a fresh
+/// mapping whose pages fault in as 64-byte messages fill them.)
 const STAGING_MIN: usize = 4 << 10;
 const STAGING_MAX: usize = 1 << 20;
 
@@ -21,7 +24,6 @@ pub(crate) struct SendBuffer {
     /// so the next copy almost always starts there, sparing a binary search per packet.
     cursor: usize,
     staging: BytesMut,
-    next_staging_alloc: usize,
     /// Everything below this offset was acknowledged.
     acked_prefix: u64,
     /// Offset just past the last byte written.
@@ -64,9 +66,9 @@ impl SendBuffer {
     /// Appends a copy of `data`.
     pub(crate) fn write(&mut self, data: &[u8]) {
         if self.staging.capacity() - self.staging.len() < data.len() {
-            self.next_staging_alloc = self.next_staging_alloc.clamp(STAGING_MIN, STAGING_MAX);
-            self.staging.reserve(data.len().max(self.next_staging_alloc));
-            self.next_staging_alloc = (self.next_staging_alloc * 2).min(STAGING_MAX);
+            let outstanding = usize::try_from(self.unacked()).unwrap_or(usize::MAX).saturating_add(data.len());
+            let size = outstanding.checked_next_power_of_two().unwrap_or(STAGING_MAX).clamp(STAGING_MIN, STAGING_MAX);
+            self.staging.reserve(data.len().max(size));
         }
         self.staging.extend_from_slice(data);
         self.written += data.len() as u64;
@@ -191,6 +193,42 @@ mod tests {
         let mut out = vec![0; len as usize];
         buf.copy_out(offset, &mut out);
         out
+    }
+
+    /// Sends everything written (one packet's worth at a time) and returns the ranges sent.
+    fn send_all(b: &mut SendBuffer) -> Vec<(u64, u64)> {
+        let mut sent = Vec::new();
+        while let Some((offset, len)) = b.next_range(1200, u64::MAX) {
+            read(b, offset, len);
+            sent.push((offset, len));
+        }
+        sent
+    }
+
+    #[test]
+    fn small_acknowledged_messages_keep_a_small_staging_buffer() {
+        let mut b = SendBuffer::default();
+        let mut largest = 0;
+        for _ in 0..20_000 {
+            b.write(&[7; 64]);
+            for (offset, len) in send_all(&mut b) {
+                b.ack(offset, len);
+            }
+            largest = largest.max(b.staging.capacity());
+        }
+        assert!(largest <= STAGING_MIN, "1.2 MB of 64-byte echoes grew the buffer to {largest} bytes");
+    }
+
+    #[test]
+    fn a_bulk_writer_grows_to_the_largest_staging_buffer() {
+        let mut b = SendBuffer::default();
+        let mut largest = 0;
+        for _ in 0..4096 {
+            b.write(&[7; 1024]);
+            largest = largest.max(b.staging.capacity());
+        }
+        assert_eq!(b.unacked(), 4 << 20);
+        assert!(largest >= STAGING_MAX, "4 MiB outstanding, largest buffer {largest} bytes");
     }
 
     #[test]
