@@ -7,7 +7,7 @@ use std::os::fd::AsFd;
 
 use jetstream_core::{Endpoint, Instant, Transmit};
 
-use crate::udp::{BatchedUdp, IoStats, Outgoing, SocketConfig, SocketReport};
+use crate::udp::{BatchedUdp, IoStats, Outgoing, Received, SocketConfig, SocketReport};
 
 /// `recvmmsg` calls per turn (each up to `quinn_udp::BATCH_SIZE` buffers): after this many
 /// the driver sends and lets other tasks run, so a flood cannot starve the send path.
@@ -107,16 +107,16 @@ impl Driver {
         self.udp.stats()
     }
 
-    /// One batched receive, fed to the endpoint. Returns the number of datagrams, or
-    /// `WouldBlock` when the socket had none. ICMP errors reported on the socket (a peer's
-    /// port unreachable...) are not the socket's failure: they count as zero datagrams.
-    pub fn receive(&mut self, socket: &impl AsFd) -> io::Result<usize> {
+    /// One batched receive, fed to the endpoint; `WouldBlock` when the socket had none. ICMP
+    /// errors reported on the socket (a peer's port unreachable...) are not the socket's
+    /// failure: they count as zero datagrams, and more may wait.
+    pub fn receive(&mut self, socket: &impl AsFd) -> io::Result<Received> {
         let now = self.clock.now();
         let endpoint = &mut self.endpoint;
         match self.udp.recv(socket, |meta, datagram| endpoint.handle_datagram(now, meta, datagram)) {
             Err(e) if is_icmp_report(&e) => {
                 tracing::debug!("receive: {e}");
-                Ok(0)
+                Ok(Received { datagrams: 0, drained: false })
             }
             result => result,
         }

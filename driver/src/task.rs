@@ -96,8 +96,15 @@ impl<R: Runtime> TaskIo<R> {
                 Poll::Ready(result) => result?,
                 Poll::Pending => return Ok(false),
             }
-            match self.socket.try_io(Interest::Readable, |fd| state.driver.receive(&fd)) {
-                Ok(_) => {}
+            let received = self.socket.try_io(Interest::Readable, |fd| {
+                let received = state.driver.receive(&fd)?;
+                // A short batch emptied the queue: clear the readiness now instead of learning
+                // it from one more receive. The runtime only clears readiness it has not seen
+                // renewed, so a datagram that arrived meanwhile is not missed.
+                if received.drained { Err(io::ErrorKind::WouldBlock.into()) } else { Ok(()) }
+            });
+            match received {
+                Ok(()) => {}
                 // Readiness is cleared; the next poll_readiness registers for the next datagram.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),

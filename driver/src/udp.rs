@@ -77,6 +77,18 @@ pub struct Outgoing<'a> {
     pub segment_size: Option<usize>,
 }
 
+/// What one batched receive found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Datagrams handed over (a GRO buffer counts each datagram in it).
+    pub datagrams: usize,
+    /// The batch had room to spare, so the socket's queue was empty when read: another
+    /// receive now would only report `WouldBlock`. A datagram arriving later raises the
+    /// socket's readiness again (epoll reports every arrival), so a driver can go back to
+    /// waiting without that extra call, one syscall less on every wake-up.
+    pub drained: bool,
+}
+
 /// Receive buffers and the quinn-udp socket state of one UDP socket.
 #[derive(Debug)]
 pub struct BatchedUdp {
@@ -129,8 +141,8 @@ impl BatchedUdp {
     }
 
     /// One `recvmmsg` (up to [`BATCH_SIZE`] buffers, each possibly a GRO batch), handing every
-    /// datagram to `deliver`. Returns the number of datagrams; `WouldBlock` when none waited.
-    pub fn recv(&mut self, socket: &impl AsFd, mut deliver: impl FnMut(RecvMeta, &mut [u8])) -> io::Result<usize> {
+    /// datagram to `deliver`; `WouldBlock` when none waited.
+    pub fn recv(&mut self, socket: &impl AsFd, mut deliver: impl FnMut(RecvMeta, &mut [u8])) -> io::Result<Received> {
         let mut chunks = self.recv_buf.chunks_mut(self.slot_size);
         let mut slices: [IoSliceMut<'_>; BATCH_SIZE] =
             std::array::from_fn(|_| IoSliceMut::new(chunks.next().expect("recv_buf holds BATCH_SIZE slots")));
@@ -149,7 +161,8 @@ impl BatchedUdp {
             }
         }
         self.stats.datagrams_received += datagrams as u64;
-        Ok(datagrams)
+        // Where quinn-udp reads one message per call (BATCH_SIZE 1) a batch is never short.
+        Ok(Received { datagrams, drained: filled < BATCH_SIZE })
     }
 
     /// Sends one transmit. Only `WouldBlock` comes back as an error (try again when writable,
@@ -276,6 +289,37 @@ mod tests {
         ua.send(&a, out).expect("send");
         let got = recv_all(&b, &mut ub, 1);
         assert_eq!(got, vec![contents]);
+    }
+
+    /// A full batch may leave more behind; a short one emptied the queue.
+    #[test]
+    fn a_short_batch_says_the_queue_is_drained() {
+        let (a, mut ua, b, mut ub) = pair(&SocketConfig::default());
+        let destination = b.local_addr().expect("addr");
+        let datagrams = BATCH_SIZE + 8;
+        for i in 0..datagrams {
+            let contents = [i as u8; 100];
+            ua.send(&a, Outgoing { destination, contents: &contents, segment_size: None }).expect("send");
+        }
+        // Loopback delivers within the send call; wait only if this machine is slower.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut batches = Vec::new();
+        let mut total = 0;
+        while total < datagrams && std::time::Instant::now() < deadline {
+            match ub.recv(&b, |_, _| {}) {
+                Ok(r) => {
+                    total += r.datagrams;
+                    batches.push(r);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+        assert_eq!(total, datagrams);
+        assert_eq!(batches[0], Received { datagrams: BATCH_SIZE, drained: false });
+        assert_eq!(batches.last(), Some(&Received { datagrams: 8, drained: true }), "{batches:?}");
     }
 
     #[test]

@@ -202,6 +202,8 @@ impl Endpoint {
             self.read_pending = false;
             for _ in 0..jetstream_driver::RECV_CALLS_PER_TURN {
                 match self.driver.receive(&self.socket) {
+                    // A short batch emptied the queue; a later datagram brings a new event.
+                    Ok(received) if received.drained => break,
                     Ok(_) => self.read_pending = true,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         self.read_pending = false;
