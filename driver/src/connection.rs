@@ -68,27 +68,53 @@ impl Connection {
     }
 
     /// Polls `f` until it returns `Ready`, registering the waker `f` picks while `Pending`.
+    /// Fails at once when the connection has ended.
     pub(crate) fn poll_with<T>(
         &self,
         cx: &mut Context<'_>,
         f: impl FnOnce(&mut CoreConnection, &mut ConnectionWaiters, &mut Context<'_>) -> Poll<T>,
     ) -> Poll<Result<T, ConnectionClosed>> {
+        self.poll_core(cx, false, f)
+    }
+
+    /// [`Self::poll_with`] for what stays true after the connection ended: data that arrived
+    /// before the end (the peer saw it acknowledged) stays readable while the connection
+    /// drains, an acknowledged stream stays acknowledged. The end is reported once `f` has
+    /// nothing more to give.
+    pub(crate) fn poll_through_end<T>(
+        &self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut CoreConnection, &mut ConnectionWaiters, &mut Context<'_>) -> Poll<T>,
+    ) -> Poll<Result<T, ConnectionClosed>> {
+        self.poll_core(cx, true, f)
+    }
+
+    fn poll_core<T>(
+        &self,
+        cx: &mut Context<'_>,
+        after_ending: bool,
+        f: impl FnOnce(&mut CoreConnection, &mut ConnectionWaiters, &mut Context<'_>) -> Poll<T>,
+    ) -> Poll<Result<T, ConnectionClosed>> {
         let mut state = lock(&self.0.shared);
-        if let Some(e) = state.connection_error(self.0.handle) {
-            return Poll::Ready(Err(e));
+        let ended = state.connection_error(self.0.handle);
+        if let Some(e) = ended.as_ref().filter(|_| !after_ending) {
+            return Poll::Ready(Err(e.clone()));
         }
         let State { driver, connections, driver_task, .. } = &mut *state;
         let Some(core) = driver.endpoint().connection(self.0.handle) else {
-            return Poll::Ready(Err(ConnectionClosed::LocallyClosed));
+            return Poll::Ready(Err(ended.unwrap_or(ConnectionClosed::LocallyClosed)));
         };
         let waiters = connections.entry(self.0.handle).or_default();
-        let result = f(core, waiters, cx);
-        // Whatever a completed call queued (data, credit, a stream) goes out on the driver's
-        // next turn; a call that only parked a waker queued nothing.
-        if result.is_ready() {
-            driver_task.wake();
+        match f(core, waiters, cx) {
+            // An ended connection wakes nobody again: report the end instead of waiting.
+            Poll::Pending => ended.map_or(Poll::Pending, |e| Poll::Ready(Err(e))),
+            // Whatever a completed call queued (data, credit, a stream) goes out on the
+            // driver's next turn; a call that only parked a waker queued nothing.
+            Poll::Ready(result) => {
+                driver_task.wake();
+                Poll::Ready(Ok(result))
+            }
         }
-        result.map(Ok)
     }
 
     /// Opens a bidirectional stream, waiting while the peer's stream limit is reached.

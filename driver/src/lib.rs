@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod busy_poll;
 mod connection;
 mod driver;
 mod endpoint;

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -18,8 +18,10 @@ pub enum Interest {
     Writable,
 }
 
-/// A UDP socket registered with a runtime's reactor.
-pub trait AsyncUdpSocket: Send + Sync + Debug + 'static {
+/// A UDP socket registered with a runtime's reactor. `AsFd` lets a busy-polling driver
+/// (see [`EndpointOptions::busy_poll`](crate::EndpointOptions::busy_poll)) receive without
+/// waiting for the reactor to report readiness.
+pub trait AsyncUdpSocket: AsFd + Send + Sync + Debug + 'static {
     /// Ready when a receive may succeed; registers `cx` to be woken otherwise.
     fn poll_readiness(&self, interest: Interest, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 
@@ -54,4 +56,9 @@ pub trait Runtime: Send + Sync + Debug + Clone + 'static {
     fn new_timer(&self, deadline: std::time::Instant) -> Self::Timer;
     /// Runs the driver task in the background.
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()> + Send>>);
+    /// Has the task `cx` belongs to polled again soon, after the runtime's other ready work:
+    /// how a busy-polling driver yields instead of sleeping. The default wakes it at once.
+    fn yield_now(&self, cx: &mut Context<'_>) {
+        cx.waker().wake_by_ref();
+    }
 }

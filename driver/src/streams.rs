@@ -159,7 +159,7 @@ impl SendStream {
         let id = self.id;
         poll_fn(|cx| {
             self.conn
-                .poll_with(cx, |_, waiters, cx| {
+                .poll_through_end(cx, |_, waiters, cx| {
                     let sender = waiters.senders.entry(id).or_default();
                     if sender.acknowledged {
                         return Poll::Ready(());
@@ -224,7 +224,7 @@ impl RecvStream {
         let id = self.id;
         let result = self
             .conn
-            .poll_with(cx, |conn, waiters, cx| match conn.read(id, buf) {
+            .poll_through_end(cx, |conn, waiters, cx| match conn.read(id, buf) {
                 Ok(n) => Poll::Ready(Ok(n)),
                 Err(ReadError::Blocked) => {
                     waiters.readers.entry(id).or_default().register(cx.waker());

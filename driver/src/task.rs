@@ -4,10 +4,13 @@
 
 use std::future::Future;
 use std::io;
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use crate::busy_poll::BusyPoll;
 use crate::driver::{Flush, RECV_CALLS_PER_TURN};
 use crate::runtime::{AsyncTimer, AsyncUdpSocket, Interest, Runtime};
 use crate::state::{Shared, State, lock};
@@ -19,15 +22,18 @@ pub(crate) struct DriverTask<R: Runtime> {
 
 /// The task's socket and timer: what a turn works with besides the locked state.
 struct TaskIo<R: Runtime> {
+    runtime: R,
     socket: Arc<R::Socket>,
     timer: Pin<Box<R::Timer>>,
-    armed: Option<std::time::Instant>,
+    armed: Option<Instant>,
+    busy_poll: Option<BusyPoll>,
 }
 
 impl<R: Runtime> DriverTask<R> {
-    pub(crate) fn new(runtime: &R, shared: Shared, socket: Arc<R::Socket>) -> Self {
-        let timer = Box::pin(runtime.new_timer(std::time::Instant::now()));
-        DriverTask { shared, io: TaskIo { socket, timer, armed: None } }
+    pub(crate) fn new(runtime: &R, shared: Shared, socket: Arc<R::Socket>, busy_poll: Option<Duration>) -> Self {
+        let timer = Box::pin(runtime.new_timer(Instant::now()));
+        let busy_poll = busy_poll.and_then(BusyPoll::new);
+        DriverTask { shared, io: TaskIo { runtime: runtime.clone(), socket, timer, armed: None, busy_poll } }
     }
 }
 
@@ -41,6 +47,9 @@ enum Turn {
     Finished,
 }
 
+// Nothing in the task is pinned in place (the timer is boxed), so it may move.
+impl<R: Runtime> Unpin for DriverTask<R> {}
+
 impl<R: Runtime> Future for DriverTask<R> {
     type Output = ();
 
@@ -53,7 +62,13 @@ impl<R: Runtime> Future for DriverTask<R> {
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
-            Ok(Turn::Wait) => Poll::Pending,
+            Ok(Turn::Wait) => {
+                if io.keeps_polling(&state) {
+                    // Poll again after the other ready tasks instead of sleeping.
+                    io.runtime.yield_now(cx);
+                }
+                Poll::Pending
+            }
             Ok(Turn::Finished) => Poll::Ready(()),
             Err(e) => {
                 tracing::error!("endpoint socket failed: {e}");
@@ -65,6 +80,11 @@ impl<R: Runtime> Future for DriverTask<R> {
 }
 
 impl<R: Runtime> TaskIo<R> {
+    /// Whether busy polling goes on after this turn (see `EndpointOptions::busy_poll`).
+    fn keeps_polling(&mut self, state: &State) -> bool {
+        self.busy_poll.as_mut().is_some_and(|busy| busy.still_polling(&state.driver.io_stats()))
+    }
+
     fn turn(&mut self, state: &mut State, cx: &mut Context<'_>) -> io::Result<Turn> {
         let mut again = self.receive(state, cx)?;
         state.driver.handle_timeout();
@@ -94,6 +114,17 @@ impl<R: Runtime> TaskIo<R> {
         for _ in 0..RECV_CALLS_PER_TURN {
             match self.socket.poll_readiness(Interest::Readable, cx) {
                 Poll::Ready(result) => result?,
+                Poll::Pending if self.busy_poll.is_some() => {
+                    // Busy polling: look without waiting for the reactor (which only learns
+                    // of a datagram when the thread next parks). A spurious readiness this
+                    // leaves behind costs one `WouldBlock` later.
+                    match state.driver.receive(&self.socket.as_fd()) {
+                        Ok(received) if !received.drained => continue,
+                        Ok(_) => return Ok(false),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                        Err(e) => return Err(e),
+                    }
+                }
                 Poll::Pending => return Ok(false),
             }
             let received = self.socket.try_io(Interest::Readable, |fd| {

@@ -53,6 +53,9 @@ pub struct SocketReport {
 pub struct IoStats {
     /// `recvmmsg` calls that returned data.
     pub recv_calls: u64,
+    /// `recvmmsg` calls that found nothing (`WouldBlock`): what busy polling costs, and
+    /// readiness reported before the data was there.
+    pub empty_recv_calls: u64,
     /// Datagrams received (GRO batches counted per segment).
     pub datagrams_received: u64,
     /// `sendmsg` calls that succeeded.
@@ -146,7 +149,13 @@ impl BatchedUdp {
         let mut chunks = self.recv_buf.chunks_mut(self.slot_size);
         let mut slices: [IoSliceMut<'_>; BATCH_SIZE] =
             std::array::from_fn(|_| IoSliceMut::new(chunks.next().expect("recv_buf holds BATCH_SIZE slots")));
-        let filled = self.state.recv(UdpSockRef::from(socket), &mut slices, &mut self.metas)?;
+        let filled = match self.state.recv(UdpSockRef::from(socket), &mut slices, &mut self.metas) {
+            Ok(filled) => filled,
+            Err(e) => {
+                self.stats.empty_recv_calls += u64::from(e.kind() == io::ErrorKind::WouldBlock);
+                return Err(e);
+            }
+        };
         self.stats.recv_calls += 1;
         let mut datagrams = 0;
         for (meta, slice) in self.metas.iter().zip(slices.iter_mut()).take(filled) {
@@ -328,5 +337,6 @@ mod tests {
         let (mut udp, _) = BatchedUdp::new(&socket, &SocketConfig::default()).expect("setup");
         let err = udp.recv(&socket, |_, _| panic!("no datagram was sent")).expect_err("empty socket");
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!((udp.stats().recv_calls, udp.stats().empty_recv_calls), (0, 1));
     }
 }

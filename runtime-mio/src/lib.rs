@@ -61,6 +61,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use jetstream_driver::busy_poll::BusyPoll;
 use jetstream_driver::{Driver, Flush};
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -86,6 +87,8 @@ pub struct Endpoint {
     write_blocked: bool,
     /// The last send turn spent its budget with more to send.
     send_pending: bool,
+    /// Set when [`EndpointOptions::busy_poll`] asks for busy polling.
+    busy_poll: Option<BusyPoll>,
 }
 
 impl Endpoint {
@@ -104,6 +107,7 @@ impl Endpoint {
             read_pending: true,
             write_blocked: false,
             send_pending: false,
+            busy_poll: options.busy_poll.and_then(BusyPoll::new),
         })
     }
 
@@ -152,8 +156,13 @@ impl Endpoint {
         self.driver.next_deadline()
     }
 
-    /// [`Endpoint::next_deadline`] as the timeout for `mio::Poll::poll`.
+    /// [`Endpoint::next_deadline`] as the timeout for `mio::Poll::poll`; zero while
+    /// [`EndpointOptions::busy_poll`]'s window after traffic is open, so that the loop checks
+    /// the socket again at once instead of sleeping.
     pub fn poll_timeout(&mut self) -> Option<Duration> {
+        if self.busy_poll.as_mut().is_some_and(|busy| busy.still_polling(&self.driver.io_stats())) {
+            return Some(Duration::ZERO);
+        }
         self.next_deadline().map(|d| d.saturating_duration_since(std::time::Instant::now()))
     }
 

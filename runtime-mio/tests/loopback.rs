@@ -110,3 +110,25 @@ fn echo_of_eight_mib_through_a_hand_written_loop() {
     }
     assert!(echoed == data, "the echo is byte-exact");
 }
+
+/// With busy polling the loop's timeout is zero while traffic is recent, and the endpoint's
+/// own deadline once the window has passed quietly.
+#[test]
+fn busy_polling_spins_the_loop_only_after_traffic() {
+    let window = Duration::from_millis(20);
+    let options = EndpointOptions { busy_poll: Some(window), ..EndpointOptions::client().expect("options") };
+    let mut endpoint = Endpoint::bind("127.0.0.1:0".parse().expect("addr"), options).expect("bind");
+    endpoint.drive().expect("drive");
+    std::thread::sleep(window + Duration::from_millis(10));
+    assert_eq!(endpoint.poll_timeout(), None, "nothing moved and nothing is due: sleep");
+    // A first flight towards a loopback port nobody serves: traffic out.
+    let key = StaticKeypair::from_secret_bytes([9; 32]).public_key();
+    endpoint.connect("127.0.0.1:9".parse().expect("addr"), key).expect("connect");
+    endpoint.drive().expect("drive");
+    assert_eq!(endpoint.poll_timeout(), Some(Duration::ZERO));
+    std::thread::sleep(window + Duration::from_millis(10));
+    // What a loop does each time round, so that only the endpoint's own deadline is left.
+    endpoint.drive().expect("drive");
+    while endpoint.poll_event().is_some() {}
+    assert_ne!(endpoint.poll_timeout(), Some(Duration::ZERO), "the window closed: wait for the deadline");
+}

@@ -114,6 +114,12 @@ impl jetstream_driver::Runtime for SmolRuntime {
 #[derive(Debug)]
 pub struct SmolSocket(Async<std::net::UdpSocket>);
 
+impl AsFd for SmolSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.get_ref().as_fd()
+    }
+}
+
 impl AsyncUdpSocket for SmolSocket {
     fn poll_readiness(&self, interest: Interest, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match interest {

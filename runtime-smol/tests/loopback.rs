@@ -97,3 +97,30 @@ fn transfer_under_async_std() {
         assert!(got == data, "16 MiB arrive byte-exact");
     }));
 }
+
+/// Busy polling on smol's executor: the echo works while the driver checks the socket
+/// instead of sleeping, and the driver stops polling once traffic has stopped.
+#[test]
+fn busy_polling_answers_and_then_sleeps() {
+    smol::block_on(within_a_minute(async {
+        let window = Duration::from_millis(30);
+        let key = StaticKeypair::from_secret_bytes([5; 32]);
+        let public = key.public_key();
+        let addr = "127.0.0.1:0".parse().expect("addr");
+        let server_options = EndpointOptions::server(ServerConfig::new(key)).expect("options");
+        let server =
+            Endpoint::bind(addr, EndpointOptions { busy_poll: Some(window), ..server_options }).expect("server");
+        let client_options = EndpointOptions::client().expect("options");
+        let client =
+            Endpoint::bind(addr, EndpointOptions { busy_poll: Some(window), ..client_options }).expect("client");
+        echo(client.clone(), server, public, &[7; 100_000]).await;
+        let before = client.io_stats().empty_recv_calls;
+        async_io::Timer::after(Duration::from_millis(10)).await;
+        let polled = client.io_stats().empty_recv_calls - before;
+        assert!(polled > 10, "{polled} receive calls in the 10 ms after traffic");
+        async_io::Timer::after(window * 3).await;
+        let asleep = client.io_stats().empty_recv_calls;
+        async_io::Timer::after(window * 2).await;
+        assert_eq!(client.io_stats().empty_recv_calls, asleep, "the idle driver kept polling");
+    }));
+}

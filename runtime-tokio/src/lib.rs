@@ -87,6 +87,14 @@ impl jetstream_driver::Runtime for TokioRuntime {
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()> + Send>>) {
         self.0.spawn(task);
     }
+
+    /// tokio's own yield: the task runs again after the scheduler has polled the reactor
+    /// and the `block_on` future, so busy polling does not starve a `LocalSet`'s tasks
+    /// (a plain self-wake would only let them run once every `event_interval` polls).
+    fn yield_now(&self, cx: &mut Context<'_>) {
+        let mut yielded = std::pin::pin!(tokio::task::yield_now());
+        let _ = yielded.as_mut().poll(cx);
+    }
 }
 
 /// A UDP socket on tokio's reactor.
@@ -97,6 +105,12 @@ fn tokio_interest(interest: Interest) -> tokio::io::Interest {
     match interest {
         Interest::Readable => tokio::io::Interest::READABLE,
         Interest::Writable => tokio::io::Interest::WRITABLE,
+    }
+}
+
+impl AsFd for TokioSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
     }
 }
 

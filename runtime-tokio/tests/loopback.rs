@@ -145,6 +145,28 @@ async fn close_reaches_the_peer_with_code_and_reason() {
     .expect("within the time limit");
 }
 
+/// The peer acknowledged the data, so it was delivered: a close right after it must not
+/// take it away from a reader that had not got to it yet.
+#[tokio::test]
+async fn data_acknowledged_before_the_peer_closes_stays_readable() {
+    tokio::time::timeout(LIMIT, async {
+        let (_cli, conn, _srv, accepted) = connected(SocketConfig::default()).await;
+        let data = pattern(50_000);
+        let mut send = conn.open_uni().await.expect("open_uni");
+        send.write_all(&data).await.expect("write");
+        send.shutdown().await.expect("finish");
+        send.finished().await.expect("acknowledged");
+        let mut recv = accepted.accept_uni().await.expect("accept_uni");
+        conn.close(7, b"done");
+        // The reader starts only once the server knows the connection ended.
+        let why = accepted.closed().await;
+        assert!(why.to_string().contains("done"), "{why}");
+        assert_eq!(recv.read_to_end(data.len() + 1).await.expect("the acknowledged data and its end"), data);
+    })
+    .await
+    .expect("within the time limit");
+}
+
 #[test]
 fn dropping_everything_ends_the_driver_tasks() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -173,5 +195,53 @@ fn dropping_everything_ends_the_driver_tasks() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("{} driver task(s) still alive 5 s after every handle was dropped", metrics.num_alive_tasks());
+    });
+}
+
+/// Busy polling on a current-thread runtime whose tasks live in a `LocalSet`, the case a
+/// plain self-wake would starve: request/response works, the driver keeps checking the
+/// socket right after traffic, and it goes back to sleep once the window has passed.
+#[test]
+fn busy_polling_answers_and_then_sleeps() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    tokio::task::LocalSet::new().block_on(&runtime, async {
+        tokio::time::timeout(LIMIT, async {
+            let window = Duration::from_millis(30);
+            let key = StaticKeypair::from_secret_bytes([3; 32]);
+            let public = key.public_key();
+            let addr = "127.0.0.1:0".parse().expect("addr");
+            let server_options = EndpointOptions::server(ServerConfig::new(key)).expect("options");
+            let srv =
+                Endpoint::bind(addr, EndpointOptions { busy_poll: Some(window), ..server_options }).expect("server");
+            let client_options = EndpointOptions::client().expect("options");
+            let cli =
+                Endpoint::bind(addr, EndpointOptions { busy_poll: Some(window), ..client_options }).expect("client");
+            let (conn, accepted) = tokio::join!(cli.connect(srv.local_addr().expect("addr"), public), srv.accept());
+            let (conn, accepted) = (conn.expect("connect"), accepted.expect("accept"));
+            tokio::task::spawn_local(async move {
+                let (mut send, mut recv) = accepted.accept_bi().await.expect("accept_bi");
+                let mut message = [0u8; 64];
+                while recv.read_exact(&mut message).await.is_ok() && send.write_all(&message).await.is_ok() {}
+            });
+            let (mut send, mut recv) = conn.open_bi().await.expect("open_bi");
+            let mut echoed = [0u8; 64];
+            for i in 0..1000u32 {
+                let message = [i as u8; 64];
+                send.write_all(&message).await.expect("write");
+                recv.read_exact(&mut echoed).await.expect("read");
+                assert_eq!(echoed, message, "round trip {i}");
+            }
+            let before = cli.io_stats().empty_recv_calls;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let polled = cli.io_stats().empty_recv_calls - before;
+            assert!(polled > 10, "{polled} receive calls in the 10 ms after traffic");
+            // Delayed ACKs are done within 25 ms; after that nothing moves.
+            tokio::time::sleep(window * 3).await;
+            let asleep = cli.io_stats().empty_recv_calls;
+            tokio::time::sleep(window * 2).await;
+            assert_eq!(cli.io_stats().empty_recv_calls, asleep, "the idle driver kept polling");
+        })
+        .await
+        .expect("within the time limit")
     });
 }

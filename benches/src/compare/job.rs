@@ -120,6 +120,7 @@ pub fn short_name(peer: Peer) -> String {
     };
     match peer {
         Peer::Jetstream(c) => format!("js-{}", cipher(c)),
+        Peer::JetstreamBusyPoll(c) => format!("js-{}-busy", cipher(c)),
         Peer::Quinn(c) => format!("quinn-{}", cipher(c)),
         Peer::Tcp => "tcp".into(),
     }

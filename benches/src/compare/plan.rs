@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::job::{Job, short_name, size_name};
 use super::payload::SIZES;
 use super::table::{Grid, Ratio};
-use super::transport::Peer;
+use super::transport::{BUSY_POLL, Peer};
 use crate::bulk::{Cipher, Writes};
 
 /// A part of the comparison, with a table of its own.
@@ -130,7 +130,10 @@ pub fn jobs(section: Section, settings: &Settings) -> Vec<Job> {
             .collect(),
         Section::Latency => [1, settings.in_flight]
             .iter()
-            .flat_map(|&in_flight| BY_CIPHER.map(|peer| Job::Latency { peer, in_flight, window_ms }))
+            .flat_map(|&in_flight| {
+                let peers = BY_CIPHER.into_iter().chain([Peer::JetstreamBusyPoll(AES)]);
+                peers.map(move |peer| Job::Latency { peer, in_flight, window_ms })
+            })
             .collect(),
         Section::Handshake => AES_ONLY
             .map(|peer| Job::Handshake { peer, concurrency: settings.handshake_concurrency, window_ms })
@@ -152,6 +155,9 @@ pub fn ratios(section: Section) -> Vec<Ratio> {
     if matches!(section, Section::Payload | Section::Latency) {
         ratios.push(ratio(Peer::Jetstream(CHACHA), Peer::Quinn(CHACHA), "js/quinn chacha"));
     }
+    if section == Section::Latency {
+        ratios.push(ratio(Peer::JetstreamBusyPoll(AES), Peer::Quinn(AES), "js-busy/quinn aes"));
+    }
     ratios.push(ratio(Peer::Jetstream(AES), Peer::Tcp, "js/tcp aes"));
     ratios
 }
@@ -171,10 +177,13 @@ pub fn describe(section: Section, settings: &Settings) -> String {
         Section::Latency => format!(
             "Request/response latency, 64-byte request and 64-byte echo, round trip timed at the client; {:.1} s window \
              after a warm-up.\n1 in flight: one stream, one request at a time. {} in flight: {} tasks each doing one \
-             request at a time on its own stream of one connection (TCP: a connection each; TCP_NODELAY).",
+             request at a time on its own stream of one connection (TCP: a connection each; TCP_NODELAY).\njs-aes-busy: both \
+             jetstream endpoints with busy polling ({} µs window, opt-in): they check the socket instead of sleeping \
+             while traffic flows, which keeps their cores busy.",
             settings.window.as_secs_f64(),
             settings.in_flight,
-            settings.in_flight
+            settings.in_flight,
+            BUSY_POLL.as_micros()
         ),
         Section::Handshake => format!(
             "Handshakes against a one-thread server (current-thread runtime); client on another thread. jetstream: \

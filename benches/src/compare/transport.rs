@@ -40,16 +40,28 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 pub enum Peer {
     /// JetStreamProto through jetstream-tokio, with this cipher.
     Jetstream(Cipher),
+    /// The same with busy polling (200 µs window) on both endpoints (opt-in; it keeps a core
+    /// busy while traffic flows).
+    JetstreamBusyPoll(Cipher),
     /// quinn 0.11 with rustls (ring), TLS 1.3 settling on this cipher.
     Quinn(Cipher),
     /// Kernel TCP through tokio's `TcpStream`, plaintext.
     Tcp,
 }
 
+/// The busy-polling window of [`Peer::JetstreamBusyPoll`]: longer than a loopback round
+/// trip, so the endpoints of a request/response exchange never sleep while it runs.
+pub(crate) const BUSY_POLL: Duration = Duration::from_micros(200);
+
 impl Peer {
     /// Whether one connection carries many streams (not so for TCP).
     pub fn multiplexed(self) -> bool {
         !matches!(self, Peer::Tcp)
+    }
+
+    /// The endpoints' busy-polling window, for jetstream.
+    fn busy_poll(self) -> Option<Duration> {
+        matches!(self, Peer::JetstreamBusyPoll(_)).then_some(BUSY_POLL)
     }
 }
 
@@ -57,6 +69,7 @@ impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Peer::Jetstream(cipher) => write!(f, "jetstream/{}", cipher.name()),
+            Peer::JetstreamBusyPoll(cipher) => write!(f, "jetstream/{} (busy polling)", cipher.name()),
             Peer::Quinn(cipher) => write!(f, "quinn/{}", cipher.name()),
             Peer::Tcp => f.write_str("tcp"),
         }
@@ -102,8 +115,9 @@ impl Listener {
     /// Binds a server of `peer` to a free loopback port.
     pub(crate) fn bind(peer: Peer) -> Result<(Listener, Ticket), String> {
         match peer {
-            Peer::Jetstream(cipher) => {
-                let setup = JetstreamSetup::with_transport(jetstream_settings(cipher)?, true)?;
+            Peer::Jetstream(cipher) | Peer::JetstreamBusyPoll(cipher) => {
+                let mut setup = JetstreamSetup::with_transport(jetstream_settings(cipher)?, true)?;
+                setup.server.busy_poll = peer.busy_poll();
                 let endpoint =
                     jetstream_tokio::Endpoint::bind(loopback(), setup.server).map_err(io("server endpoint"))?;
                 let addr = endpoint.local_addr().map_err(io("server address"))?;
@@ -172,7 +186,7 @@ impl Dialer {
     /// A client of `peer` for the server `ticket` describes.
     pub(crate) fn new(peer: Peer, ticket: &Ticket) -> Result<Dialer, String> {
         match peer {
-            Peer::Jetstream(cipher) => {
+            Peer::Jetstream(cipher) | Peer::JetstreamBusyPoll(cipher) => {
                 let key: [u8; 32] = ticket
                     .pin
                     .as_slice()
@@ -180,7 +194,10 @@ impl Dialer {
                     .map_err(|_| "a jetstream server pins a 32-byte key".to_string())?;
                 let mut config = ClientConfig::new(PublicKey::from_bytes(key));
                 config.transport = jetstream_settings(cipher)?;
-                let options = EndpointOptions::client().map_err(io("client options"))?;
+                let options = EndpointOptions {
+                    busy_poll: peer.busy_poll(),
+                    ..EndpointOptions::client().map_err(io("client options"))?
+                };
                 let endpoint = jetstream_tokio::Endpoint::bind(loopback(), options).map_err(io("client endpoint"))?;
                 Ok(Dialer::Jetstream { endpoint, config: Box::new(config), addr: ticket.addr, cipher })
             }
