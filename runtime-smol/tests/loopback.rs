@@ -17,13 +17,22 @@ async fn within_a_minute<T>(f: impl Future<Output = T>) -> T {
 }
 
 fn endpoints_on(runtime: SmolRuntime) -> (Endpoint, Endpoint, jetstream_smol::PublicKey) {
+    endpoints_with(runtime, None)
+}
+
+/// [`endpoints_on`] with busy polling on both endpoints.
+fn endpoints_with(
+    runtime: SmolRuntime,
+    busy_poll: Option<Duration>,
+) -> (Endpoint, Endpoint, jetstream_smol::PublicKey) {
     let key = StaticKeypair::from_secret_bytes([5; 32]);
     let public = key.public_key();
     let socket = || std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let server_options = EndpointOptions::server(ServerConfig::new(key)).expect("options");
+    let server_options =
+        EndpointOptions { busy_poll, ..EndpointOptions::server(ServerConfig::new(key)).expect("options") };
     let server = Endpoint::with_runtime(runtime.clone(), socket(), server_options).expect("server");
-    let client =
-        Endpoint::with_runtime(runtime, socket(), EndpointOptions::client().expect("options")).expect("client");
+    let client_options = EndpointOptions { busy_poll, ..EndpointOptions::client().expect("options") };
+    let client = Endpoint::with_runtime(runtime, socket(), client_options).expect("client");
     (client, server, public)
 }
 
@@ -104,15 +113,7 @@ fn transfer_under_async_std() {
 fn busy_polling_answers_and_then_sleeps() {
     smol::block_on(within_a_minute(async {
         let window = Duration::from_millis(30);
-        let key = StaticKeypair::from_secret_bytes([5; 32]);
-        let public = key.public_key();
-        let addr = "127.0.0.1:0".parse().expect("addr");
-        let server_options = EndpointOptions::server(ServerConfig::new(key)).expect("options");
-        let server =
-            Endpoint::bind(addr, EndpointOptions { busy_poll: Some(window), ..server_options }).expect("server");
-        let client_options = EndpointOptions::client().expect("options");
-        let client =
-            Endpoint::bind(addr, EndpointOptions { busy_poll: Some(window), ..client_options }).expect("client");
+        let (client, server, public) = endpoints_with(SmolRuntime::default(), Some(window));
         echo(client.clone(), server, public, &[7; 100_000]).await;
         let before = client.io_stats().empty_recv_calls;
         async_io::Timer::after(Duration::from_millis(10)).await;

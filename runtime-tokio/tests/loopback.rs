@@ -10,24 +10,31 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn server(socket: SocketConfig) -> (Endpoint, jetstream_tokio::PublicKey) {
+fn server(socket: SocketConfig, busy_poll: Option<Duration>) -> (Endpoint, jetstream_tokio::PublicKey) {
     let key = StaticKeypair::from_secret_bytes([3; 32]);
     let public = key.public_key();
-    let mut options = EndpointOptions::server(ServerConfig::new(key)).expect("options");
-    options.socket = socket;
+    let options =
+        EndpointOptions { socket, busy_poll, ..EndpointOptions::server(ServerConfig::new(key)).expect("options") };
     (Endpoint::bind("127.0.0.1:0".parse().expect("addr"), options).expect("bind server"), public)
 }
 
-fn client(socket: SocketConfig) -> Endpoint {
-    let mut options = EndpointOptions::client().expect("options");
-    options.socket = socket;
+fn client(socket: SocketConfig, busy_poll: Option<Duration>) -> Endpoint {
+    let options = EndpointOptions { socket, busy_poll, ..EndpointOptions::client().expect("options") };
     Endpoint::bind("127.0.0.1:0".parse().expect("addr"), options).expect("bind client")
 }
 
 /// A connected pair: (client endpoint, client connection, server endpoint, server connection).
 async fn connected(socket: SocketConfig) -> (Endpoint, Connection, Endpoint, Connection) {
-    let (srv, key) = server(socket.clone());
-    let cli = client(socket);
+    connected_with(socket, None).await
+}
+
+/// [`connected`] with busy polling on both endpoints.
+async fn connected_with(
+    socket: SocketConfig,
+    busy_poll: Option<Duration>,
+) -> (Endpoint, Connection, Endpoint, Connection) {
+    let (srv, key) = server(socket.clone(), busy_poll);
+    let cli = client(socket, busy_poll);
     let addr = srv.local_addr().expect("addr");
     let (conn, accepted) = tokio::join!(cli.connect(addr, key), srv.accept());
     (cli, conn.expect("connect"), srv, accepted.expect("accept"))
@@ -122,8 +129,8 @@ async fn datagrams_arrive_intact_or_not_at_all() {
 #[tokio::test]
 async fn wrong_server_key_fails_the_connect() {
     tokio::time::timeout(LIMIT, async {
-        let (srv, _) = server(SocketConfig::default());
-        let cli = client(SocketConfig::default());
+        let (srv, _) = server(SocketConfig::default(), None);
+        let cli = client(SocketConfig::default(), None);
         let wrong = StaticKeypair::from_secret_bytes([4; 32]).public_key();
         let err = cli.connect(srv.local_addr().expect("addr"), wrong).await.expect_err("wrong key");
         assert!(matches!(err, ConnectError::Failed(ConnectionClosed::Lost(_))), "{err}");
@@ -207,17 +214,7 @@ fn busy_polling_answers_and_then_sleeps() {
     tokio::task::LocalSet::new().block_on(&runtime, async {
         tokio::time::timeout(LIMIT, async {
             let window = Duration::from_millis(30);
-            let key = StaticKeypair::from_secret_bytes([3; 32]);
-            let public = key.public_key();
-            let addr = "127.0.0.1:0".parse().expect("addr");
-            let server_options = EndpointOptions::server(ServerConfig::new(key)).expect("options");
-            let srv =
-                Endpoint::bind(addr, EndpointOptions { busy_poll: Some(window), ..server_options }).expect("server");
-            let client_options = EndpointOptions::client().expect("options");
-            let cli =
-                Endpoint::bind(addr, EndpointOptions { busy_poll: Some(window), ..client_options }).expect("client");
-            let (conn, accepted) = tokio::join!(cli.connect(srv.local_addr().expect("addr"), public), srv.accept());
-            let (conn, accepted) = (conn.expect("connect"), accepted.expect("accept"));
+            let (cli, conn, _srv, accepted) = connected_with(SocketConfig::default(), Some(window)).await;
             tokio::task::spawn_local(async move {
                 let (mut send, mut recv) = accepted.accept_bi().await.expect("accept_bi");
                 let mut message = [0u8; 64];
