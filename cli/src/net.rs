@@ -56,10 +56,12 @@ pub(crate) fn server_endpoint<R: Runtime>(
     listen: SocketAddr,
     key: StaticKeypair,
     transport: TransportConfig,
+    busy_poll: Option<Duration>,
 ) -> Result<Endpoint<R>, String> {
     let mut config = ServerConfig::new(key);
     config.transport = Arc::new(transport);
-    let options = EndpointOptions::server(config).map_err(|e| format!("server setup: {e}"))?;
+    let options =
+        EndpointOptions { busy_poll, ..EndpointOptions::server(config).map_err(|e| format!("server setup: {e}"))? };
     let socket = UdpSocket::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     Endpoint::with_runtime(runtime, socket, options).map_err(|e| format!("cannot listen on {listen}: {e}"))
 }
@@ -84,8 +86,9 @@ pub(crate) async fn connect<R: Runtime>(
     server: SocketAddr,
     config: ClientConfig,
     limit: Duration,
+    busy_poll: Option<Duration>,
 ) -> Result<(Endpoint<R>, Connection), String> {
-    let options = EndpointOptions::client().map_err(|e| format!("client setup: {e}"))?;
+    let options = EndpointOptions { busy_poll, ..EndpointOptions::client().map_err(|e| format!("client setup: {e}"))? };
     let endpoint = Endpoint::with_runtime(runtime.clone(), client_socket(server)?, options)
         .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
     match crate::runtime::timeout(&runtime, limit, endpoint.connect_with(config, server)).await {

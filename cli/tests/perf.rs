@@ -19,6 +19,11 @@ struct Server {
 
 impl Server {
     fn start(runtime: &str) -> Server {
+        Server::start_with(runtime, &[])
+    }
+
+    /// A server with extra command-line arguments.
+    fn start_with(runtime: &str, extra: &[&str]) -> Server {
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("jetstream-perf-{}-{n}-{runtime}", std::process::id()));
@@ -30,6 +35,7 @@ impl Server {
         let mut child = Command::new(BIN)
             .args(["perf", "server", "--listen", "127.0.0.1:0", "--runtime", runtime, "--key"])
             .arg(&key_file)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -92,6 +98,25 @@ fn every_client_runtime_measures_every_server_runtime() {
             assert_eq!(field(&echo, "rtt_samples"), round_trips, "{case}: one latency per round trip");
         }
     }
+}
+
+/// Busy polling works on every runtime; without it a client sleeps between round trips
+/// (a loop that spun by accident would use a whole core: CPU time equal to wall time).
+#[test]
+fn busy_polling_echoes_on_every_runtime_and_is_off_by_default() {
+    for runtime in RUNTIMES {
+        let server = Server::start_with(runtime, &["--busy-poll", "200"]);
+        let args = ["--connect", &server.addr, "--server-key", &server.key, "--runtime", runtime, "--json"];
+        let echo = json(&client(&[&args[..], &["--echo", "--duration", "0.3", "--busy-poll", "200"]].concat()));
+        let round_trips = field(&echo, "messages");
+        assert!(round_trips >= 100.0, "{runtime}: {echo}");
+        assert_eq!(field(&echo, "rtt_samples"), round_trips, "{runtime}: one latency per round trip");
+        let sleepy = json(&client(&[&args[..], &["--echo", "--duration", "0.5"]].concat()));
+        let busy = field(&sleepy, "client_cpu_s") / field(&sleepy, "seconds");
+        assert!(busy < 0.9, "{runtime}: the client was busy {:.0}% of the time: {sleepy}", busy * 100.0);
+    }
+    let out = client(&["--connect", "127.0.0.1:9", "--server-key", &"11".repeat(32), "--busy-poll", "0"]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses a zero window");
 }
 
 #[test]

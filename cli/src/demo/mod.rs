@@ -94,6 +94,7 @@ async fn loopback_steps(rt: TokioRuntime, options: &DemoOptions) -> Result<(Stri
         duration: None,
         connect_timeout: net::CONNECT_TIMEOUT,
         progress: options.progress,
+        busy_poll: None,
     };
     let bulk = perf::client::run(rt.clone(), "tokio", client(Mode::Upload, 64 << 10, options.bytes)).await?;
     let cipher = bulk.cipher.clone();
@@ -120,7 +121,7 @@ fn start_server() -> Result<(SocketAddr, PublicKey), String> {
         let announce = tx.clone();
         let served = runtime::on_tokio(|rt| async move {
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            let endpoint = match net::server_endpoint(rt.clone(), loopback, key, TransportConfig::lan()) {
+            let endpoint = match net::server_endpoint(rt.clone(), loopback, key, TransportConfig::lan(), None) {
                 Ok(endpoint) => endpoint,
                 Err(e) => return Err(e),
             };
@@ -149,7 +150,7 @@ async fn handshakes<R: Runtime>(
     for _ in 0..options.handshakes {
         let config = net::client_config(server_key, TransportConfig::lan());
         let started = Instant::now();
-        let (endpoint, conn) = net::connect(rt.clone(), server, config, net::CONNECT_TIMEOUT).await?;
+        let (endpoint, conn) = net::connect(rt.clone(), server, config, net::CONNECT_TIMEOUT, None).await?;
         perf::record(&mut times, started.elapsed());
         conn.close(0, b"demo");
         runtime::timeout(rt, Duration::from_millis(200), endpoint.wait_idle()).await;
@@ -174,7 +175,7 @@ async fn datagram_row(
     options: &DemoOptions,
 ) -> Result<Row, String> {
     let config = net::client_config(server_key, TransportConfig::lan());
-    let (endpoint, conn) = net::connect(rt.clone(), server, config, net::CONNECT_TIMEOUT).await?;
+    let (endpoint, conn) = net::connect(rt.clone(), server, config, net::CONNECT_TIMEOUT, None).await?;
     let bar = bar(options.progress, options.datagrams, "datagrams");
     let outcome = datagrams::echo_datagrams(rt, &conn, options.datagrams, SMALL, &bar).await;
     bar.finish_and_clear();

@@ -25,7 +25,8 @@ pub(crate) async fn run<R: Runtime>(
 ) -> Result<Report, String> {
     let config = net::client_config(options.server_key, options.transport.clone());
     let started = Instant::now();
-    let (endpoint, conn) = net::connect(runtime.clone(), options.server, config, options.connect_timeout).await?;
+    let (endpoint, conn) =
+        net::connect(runtime.clone(), options.server, config, options.connect_timeout, options.busy_poll).await?;
     let handshake = started.elapsed();
     let cipher = conn.cipher_suite().map_or_else(|| "unknown cipher".into(), |suite| format!("{suite:?}"));
     let result = measure(&runtime, &conn, &options).await;

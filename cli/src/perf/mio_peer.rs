@@ -252,7 +252,10 @@ impl ClientStream {
 /// Runs a perf client in a poll loop on this thread.
 pub(crate) fn run(options: &ClientOptions) -> Result<Report, String> {
     let started = Instant::now();
-    let endpoint_options = EndpointOptions::client().map_err(|e| format!("client setup: {e}"))?;
+    let endpoint_options = EndpointOptions {
+        busy_poll: options.busy_poll,
+        ..EndpointOptions::client().map_err(|e| format!("client setup: {e}"))?
+    };
     let socket = crate::net::client_socket(options.server)?;
     let endpoint = Endpoint::from_socket(socket, endpoint_options).map_err(|e| format!("cannot open a socket: {e}"))?;
     let mut looper = Looper::new(endpoint).map_err(|e| e.to_string())?;
@@ -327,12 +330,14 @@ fn measure(looper: &mut Looper, conn: ConnectionHandle, options: &ClientOptions)
                 .map_err(|e| format!("stream {i:?}: {e}"))?;
         }
         looper.endpoint.drive().map_err(|e| format!("socket: {e}"))?;
-        looper.turn(Some(SAMPLE_EVERY)).map_err(|e| format!("socket: {e}"))?;
+        // Events first: the endpoint's timeout is zero while any wait, and the loop would
+        // spin instead of sleeping (the streams are polled above, so they need no event).
         while let Some((c, event)) = looper.endpoint.poll_event() {
             if let (true, Event::ConnectionLost(e)) = (c == conn, event) {
                 return Err(format!("connection lost: {e}"));
             }
         }
+        looper.turn(Some(SAMPLE_EVERY)).map_err(|e| format!("socket: {e}"))?;
         let stats = looper.endpoint.connection(conn).ok_or_else(lost)?.stats();
         if stats.rtt_samples != samples_seen {
             samples_seen = stats.rtt_samples;
@@ -471,9 +476,11 @@ pub(crate) fn server_endpoint(
     listen: std::net::SocketAddr,
     key: StaticKeypair,
     transport: TransportConfig,
+    busy_poll: Option<Duration>,
 ) -> Result<Endpoint, String> {
     let mut config = ServerConfig::new(key);
     config.transport = std::sync::Arc::new(transport);
-    let options = EndpointOptions::server(config).map_err(|e| format!("server setup: {e}"))?;
+    let options =
+        EndpointOptions { busy_poll, ..EndpointOptions::server(config).map_err(|e| format!("server setup: {e}"))? };
     Endpoint::bind(listen, options).map_err(|e| format!("cannot listen on {listen}: {e}"))
 }

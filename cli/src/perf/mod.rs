@@ -54,6 +54,8 @@ pub(crate) struct ClientOptions {
     pub(crate) connect_timeout: Duration,
     /// Show a progress bar on stderr (when it is a terminal).
     pub(crate) progress: bool,
+    /// See `EndpointOptions::busy_poll`.
+    pub(crate) busy_poll: Option<Duration>,
 }
 
 /// Histogram bounds: 1 µs to 60 s at 3 significant digits.

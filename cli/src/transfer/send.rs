@@ -74,7 +74,7 @@ pub(crate) async fn send_files<R: Runtime>(runtime: R, options: &SendOptions) ->
     let outgoing = options.files.iter().map(|path| prepare(path, options.progress)).collect::<Result<Vec<_>, _>>()?;
     let config = || net::client_config(options.server_key, options.transport.clone());
     let (mut endpoint, mut conn) =
-        net::connect(runtime.clone(), options.server, config(), options.connect_timeout).await?;
+        net::connect(runtime.clone(), options.server, config(), options.connect_timeout, None).await?;
     let mut retries_left = options.retries;
     let mut results = Vec::with_capacity(outgoing.len());
     for file in &outgoing {
@@ -93,7 +93,7 @@ pub(crate) async fn send_files<R: Runtime>(runtime: R, options: &SendOptions) ->
                     eprintln!("{}: connection lost ({e}); reconnecting to resume", file.path.display());
                     runtime::sleep_until(&runtime, Instant::now() + Duration::from_secs(1)).await;
                     (endpoint, conn) =
-                        net::connect(runtime.clone(), options.server, config(), options.connect_timeout).await?;
+                        net::connect(runtime.clone(), options.server, config(), options.connect_timeout, None).await?;
                 }
                 Err(Failure::Interrupted(e)) => {
                     return Err(format!(

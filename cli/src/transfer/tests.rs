@@ -50,8 +50,9 @@ impl Drop for Dirs {
 fn receiver(rt: &TokioRuntime, inbox: &Path) -> (std::net::SocketAddr, PublicKey) {
     let key = StaticKeypair::from_secret_bytes([21; 32]);
     let public = key.public_key();
-    let endpoint = net::server_endpoint(rt.clone(), "127.0.0.1:0".parse().expect("addr"), key, TransportConfig::lan())
-        .expect("receiver endpoint");
+    let endpoint =
+        net::server_endpoint(rt.clone(), "127.0.0.1:0".parse().expect("addr"), key, TransportConfig::lan(), None)
+            .expect("receiver endpoint");
     let addr = endpoint.local_addr().expect("address");
     let inbox = Inbox::new(inbox.to_path_buf()).expect("inbox");
     tokio::spawn(serve(rt.clone(), endpoint, inbox));
@@ -76,7 +77,7 @@ fn runtime() -> TokioRuntime {
 
 /// A raw connection for the hand-made sender.
 async fn raw_connection(addr: std::net::SocketAddr, key: PublicKey) -> (Endpoint<TokioRuntime>, Connection) {
-    net::connect(runtime(), addr, net::client_config(key, TransportConfig::lan()), Duration::from_secs(5))
+    net::connect(runtime(), addr, net::client_config(key, TransportConfig::lan()), Duration::from_secs(5), None)
         .await
         .expect("connect")
 }
