@@ -205,6 +205,32 @@ fn dropping_everything_ends_the_driver_tasks() {
     });
 }
 
+/// Busy polling with the driver and the application on different worker threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_polling_echoes_on_the_multi_thread_runtime() {
+    tokio::time::timeout(LIMIT, async {
+        let (_cli, conn, _srv, accepted) =
+            connected_with(SocketConfig::default(), Some(Duration::from_micros(200))).await;
+        let echo = tokio::spawn(async move {
+            let (mut send, mut recv) = accepted.accept_bi().await.expect("accept_bi");
+            tokio::io::copy(&mut recv, &mut send).await.expect("copy");
+            send.shutdown().await.expect("finish");
+        });
+        let (mut send, mut recv) = conn.open_bi().await.expect("open_bi");
+        let mut echoed = [0u8; 64];
+        for i in 0..500u32 {
+            let message = [i as u8; 64];
+            send.write_all(&message).await.expect("write");
+            recv.read_exact(&mut echoed).await.expect("read");
+            assert_eq!(echoed, message, "round trip {i}");
+        }
+        send.shutdown().await.expect("finish");
+        echo.await.expect("echo task");
+    })
+    .await
+    .expect("within the time limit");
+}
+
 /// Busy polling on a current-thread runtime whose tasks live in a `LocalSet`, the case a
 /// plain self-wake would starve: request/response works, the driver keeps checking the
 /// socket right after traffic, and it goes back to sleep once the window has passed.
