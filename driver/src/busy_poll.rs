@@ -16,9 +16,12 @@ pub struct BusyPoll {
 }
 
 impl BusyPoll {
-    /// A window of `window` after each datagram in or out; `None` for no window (zero).
+    /// A window of `window` after each datagram in or out, closed until the first one;
+    /// `None` for no window (zero).
     pub fn new(window: Duration) -> Option<Self> {
-        (!window.is_zero()).then(|| BusyPoll { window, last_traffic: Instant::now(), datagrams: 0 })
+        let now = Instant::now();
+        let closed = now.checked_sub(window).unwrap_or(now);
+        (!window.is_zero()).then_some(BusyPoll { window, last_traffic: closed, datagrams: 0 })
     }
 
     /// Notes the socket's counters; true while the window since the last datagram in or out
@@ -43,7 +46,9 @@ mod tests {
         assert!(BusyPoll::new(Duration::ZERO).is_none());
         let mut busy = BusyPoll::new(Duration::from_millis(20)).expect("a window");
         let mut io = IoStats::default();
-        assert!(busy.still_polling(&io), "open right after the start");
+        assert!(!busy.still_polling(&io), "closed until traffic");
+        io.datagrams_received += 1;
+        assert!(busy.still_polling(&io), "a datagram opens it");
         std::thread::sleep(Duration::from_millis(30));
         assert!(!busy.still_polling(&io), "closed after a quiet window");
         io.datagrams_received += 1;

@@ -77,10 +77,11 @@ impl Connection {
         self.poll_core(cx, false, f)
     }
 
-    /// [`Self::poll_with`] for what stays true after the connection ended: data that arrived
-    /// before the end (the peer saw it acknowledged) stays readable while the connection
-    /// drains, an acknowledged stream stays acknowledged. The end is reported once `f` has
-    /// nothing more to give.
+    /// [`Self::poll_with`] for what stays true after the peer closed the connection (or it
+    /// timed out): data that arrived before the end (the peer saw it acknowledged) stays
+    /// readable while the connection drains, an acknowledged stream stays acknowledged. The
+    /// end is reported once `f` has nothing more to give. After a local [`Self::close`]
+    /// every call fails at once, as it documents.
     pub(crate) fn poll_through_end<T>(
         &self,
         cx: &mut Context<'_>,
@@ -97,7 +98,8 @@ impl Connection {
     ) -> Poll<Result<T, ConnectionClosed>> {
         let mut state = lock(&self.0.shared);
         let ended = state.connection_error(self.0.handle);
-        if let Some(e) = ended.as_ref().filter(|_| !after_ending) {
+        let through = after_ending && ended != Some(ConnectionClosed::LocallyClosed);
+        if let Some(e) = ended.as_ref().filter(|_| !through) {
             return Poll::Ready(Err(e.clone()));
         }
         let State { driver, connections, driver_task, .. } = &mut *state;

@@ -14,9 +14,10 @@ use jetstream_core::{
 use crate::driver::Driver;
 
 /// The maps of waiting tasks, looked up on every read, write and wake-up. Their keys are
-/// connection handles (chosen by our endpoint) and IDs of streams a local task waits on
-/// (chosen by the application's calls), so a peer cannot pick colliding keys and a
-/// multiply-rotate hash is enough; SipHash cost a tenth of a request/response exchange.
+/// connection handles (chosen by our endpoint) and IDs of streams a local task waits on:
+/// the peer picks the IDs of the streams it opens, but they are dense and bounded by the
+/// stream limit we grant, so it cannot flood a bucket, and a multiply-rotate hash is
+/// enough. SipHash cost a tenth of a request/response exchange.
 pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<rustc_hash::FxHasher>>;
 
 /// A task waiting for one thing. A second task waiting for the same thing replaces the first

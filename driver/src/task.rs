@@ -27,13 +27,17 @@ struct TaskIo<R: Runtime> {
     timer: Pin<Box<R::Timer>>,
     armed: Option<Instant>,
     busy_poll: Option<BusyPoll>,
+    /// The busy-polling window was open when the last turn ended: receive without waiting
+    /// for the reactor.
+    polling: bool,
 }
 
 impl<R: Runtime> DriverTask<R> {
     pub(crate) fn new(runtime: &R, shared: Shared, socket: Arc<R::Socket>, busy_poll: Option<Duration>) -> Self {
         let timer = Box::pin(runtime.new_timer(Instant::now()));
         let busy_poll = busy_poll.and_then(BusyPoll::new);
-        DriverTask { shared, io: TaskIo { runtime: runtime.clone(), socket, timer, armed: None, busy_poll } }
+        let io = TaskIo { runtime: runtime.clone(), socket, timer, armed: None, busy_poll, polling: false };
+        DriverTask { shared, io }
     }
 }
 
@@ -57,13 +61,15 @@ impl<R: Runtime> Future for DriverTask<R> {
         let DriverTask { shared, io } = self.get_mut();
         let mut state = lock(shared);
         state.driver_task.register(cx.waker());
-        match io.turn(&mut state, cx) {
+        let turn = io.turn(&mut state, cx);
+        io.polling = io.keeps_polling(&state);
+        match turn {
             Ok(Turn::Again) => {
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
             Ok(Turn::Wait) => {
-                if io.keeps_polling(&state) {
+                if io.polling {
                     // Poll again after the other ready tasks instead of sleeping.
                     io.runtime.yield_now(cx);
                 }
@@ -114,7 +120,7 @@ impl<R: Runtime> TaskIo<R> {
         for _ in 0..RECV_CALLS_PER_TURN {
             match self.socket.poll_readiness(Interest::Readable, cx) {
                 Poll::Ready(result) => result?,
-                Poll::Pending if self.busy_poll.is_some() => {
+                Poll::Pending if self.polling => {
                     // Busy polling: look without waiting for the reactor (which only learns
                     // of a datagram when the thread next parks). A spurious readiness this
                     // leaves behind costs one `WouldBlock` later.

@@ -170,8 +170,11 @@ impl BatchedUdp {
             }
         }
         self.stats.datagrams_received += datagrams as u64;
-        // Where quinn-udp reads one message per call (BATCH_SIZE 1) a batch is never short.
-        Ok(Received { datagrams, drained: filled < BATCH_SIZE })
+        // Only where quinn-udp reads with `recvmmsg` does a short batch mean an empty queue;
+        // elsewhere it may read one message per call whatever BATCH_SIZE says. (A batch cut
+        // short by a socket error leaves the error pending, and that raises readiness again.)
+        let batched = cfg!(any(target_os = "linux", target_os = "android", target_os = "freebsd"));
+        Ok(Received { datagrams, drained: batched && filled < BATCH_SIZE })
     }
 
     /// Sends one transmit. Only `WouldBlock` comes back as an error (try again when writable,

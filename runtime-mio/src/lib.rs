@@ -212,7 +212,10 @@ impl Endpoint {
             for _ in 0..jetstream_driver::RECV_CALLS_PER_TURN {
                 match self.driver.receive(&self.socket) {
                     // A short batch emptied the queue; a later datagram brings a new event.
-                    Ok(received) if received.drained => break,
+                    Ok(received) if received.drained => {
+                        self.read_pending = false;
+                        break;
+                    }
                     Ok(_) => self.read_pending = true,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         self.read_pending = false;

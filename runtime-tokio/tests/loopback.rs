@@ -174,6 +174,25 @@ async fn data_acknowledged_before_the_peer_closes_stays_readable() {
     .expect("within the time limit");
 }
 
+/// A local close ends every call at once, data already received or not (as
+/// `Connection::close` documents).
+#[tokio::test]
+async fn a_local_close_ends_reads_at_once() {
+    tokio::time::timeout(LIMIT, async {
+        let (_cli, conn, _srv, accepted) = connected(SocketConfig::default()).await;
+        let mut send = conn.open_uni().await.expect("open_uni");
+        send.write_all(&pattern(10_000)).await.expect("write");
+        send.shutdown().await.expect("finish");
+        send.finished().await.expect("acknowledged: the server holds the data");
+        let mut recv = accepted.accept_uni().await.expect("accept_uni");
+        accepted.close(0, b"cancel");
+        let err = recv.read_to_end(20_000).await.expect_err("closed locally");
+        assert!(err.to_string().contains("closed locally"), "{err}");
+    })
+    .await
+    .expect("within the time limit");
+}
+
 #[test]
 fn dropping_everything_ends_the_driver_tasks() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -258,8 +277,9 @@ fn busy_polling_answers_and_then_sleeps() {
             tokio::time::sleep(Duration::from_millis(10)).await;
             let polled = cli.io_stats().empty_recv_calls - before;
             assert!(polled > 10, "{polled} receive calls in the 10 ms after traffic");
-            // Delayed ACKs are done within 25 ms; after that nothing moves.
-            tokio::time::sleep(window * 3).await;
+            // Delayed ACKs are done within 25 ms and probe timeouts soon after; then nothing
+            // moves.
+            tokio::time::sleep(Duration::from_millis(200)).await;
             let asleep = cli.io_stats().empty_recv_calls;
             tokio::time::sleep(window * 2).await;
             assert_eq!(cli.io_stats().empty_recv_calls, asleep, "the idle driver kept polling");

@@ -93,12 +93,17 @@ pub fn run(peer: Peer, concurrency: usize, window: Duration) -> Result<Handshake
     let counters = server.counters.clone();
     let handshakes = run_client(limit, async move {
         let dialer = Rc::new(Dialer::new(peer, &ticket)?);
-        let sequential = sequential(&dialer, window / 3).await?;
-        let cpu_before = clock.cpu_time()?;
+        let (sequential, made) = sequential(&dialer, window / 3).await?;
         // Every handshake a client completed has been worked through by the server once it
         // resolved there: established, or (quinn, whose client finishes first and closes at
-        // once) ended by that close before the server's side completed.
+        // once) ended by that close before the server's side completed. The latency phase's
+        // last ones resolve first, so that they do not count for the rate phase.
         let resolved = || Counters::get(&counters.established) + Counters::get(&counters.failed);
+        let settled = Instant::now() + CATCH_UP;
+        while resolved() < made && Instant::now() < settled {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let cpu_before = clock.cpu_time()?;
         let resolved_before = resolved();
         let start = Instant::now();
         let end = start + window;
@@ -138,13 +143,16 @@ pub fn run(peer: Peer, concurrency: usize, window: Duration) -> Result<Handshake
 }
 
 /// One handshake at a time for `span` (and at least `WARM_UP` recorded).
-async fn sequential(dialer: &Dialer, span: Duration) -> Result<Percentiles, String> {
+/// The latency phase: its percentiles and how many handshakes it made (warm-up included).
+async fn sequential(dialer: &Dialer, span: Duration) -> Result<(Percentiles, u64), String> {
     let mut recorder = Recorder::new();
     let end = Instant::now() + span;
+    let mut made = 0;
     for i in 0..MAX_PER_TASK {
         if i >= 2 * u64::from(WARM_UP) && Instant::now() >= end {
             break;
         }
+        made += 1;
         let started = Instant::now();
         let conn = dialer.connect().await?;
         let took = started.elapsed();
@@ -153,7 +161,8 @@ async fn sequential(dialer: &Dialer, span: Duration) -> Result<Percentiles, Stri
             recorder.record(took);
         }
     }
-    recorder.percentiles().ok_or_else(|| "no sequential handshake".into())
+    let percentiles = recorder.percentiles().ok_or("no sequential handshake")?;
+    Ok((percentiles, made))
 }
 
 /// One client task of the rate phase: connect, close, again, until `end`.
