@@ -152,6 +152,16 @@ async fn close_reaches_the_peer_with_code_and_reason() {
     .expect("within the time limit");
 }
 
+/// Sends `data` and its end on a new stream from `conn` and waits for the acknowledgement:
+/// `accepted` holds it all, unread, on the stream this returns.
+async fn acknowledged_unread(conn: &Connection, accepted: &Connection, data: &[u8]) -> jetstream_tokio::RecvStream {
+    let mut send = conn.open_uni().await.expect("open_uni");
+    send.write_all(data).await.expect("write");
+    send.shutdown().await.expect("finish");
+    send.finished().await.expect("acknowledged");
+    accepted.accept_uni().await.expect("accept_uni")
+}
+
 /// The peer acknowledged the data, so it was delivered: a close right after it must not
 /// take it away from a reader that had not got to it yet.
 #[tokio::test]
@@ -159,11 +169,7 @@ async fn data_acknowledged_before_the_peer_closes_stays_readable() {
     tokio::time::timeout(LIMIT, async {
         let (_cli, conn, _srv, accepted) = connected(SocketConfig::default()).await;
         let data = pattern(50_000);
-        let mut send = conn.open_uni().await.expect("open_uni");
-        send.write_all(&data).await.expect("write");
-        send.shutdown().await.expect("finish");
-        send.finished().await.expect("acknowledged");
-        let mut recv = accepted.accept_uni().await.expect("accept_uni");
+        let mut recv = acknowledged_unread(&conn, &accepted, &data).await;
         conn.close(7, b"done");
         // The reader starts only once the server knows the connection ended.
         let why = accepted.closed().await;
@@ -180,11 +186,7 @@ async fn data_acknowledged_before_the_peer_closes_stays_readable() {
 async fn a_local_close_ends_reads_at_once() {
     tokio::time::timeout(LIMIT, async {
         let (_cli, conn, _srv, accepted) = connected(SocketConfig::default()).await;
-        let mut send = conn.open_uni().await.expect("open_uni");
-        send.write_all(&pattern(10_000)).await.expect("write");
-        send.shutdown().await.expect("finish");
-        send.finished().await.expect("acknowledged: the server holds the data");
-        let mut recv = accepted.accept_uni().await.expect("accept_uni");
+        let mut recv = acknowledged_unread(&conn, &accepted, &pattern(10_000)).await;
         accepted.close(0, b"cancel");
         let err = recv.read_to_end(20_000).await.expect_err("closed locally");
         assert!(err.to_string().contains("closed locally"), "{err}");
