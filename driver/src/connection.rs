@@ -97,16 +97,16 @@ impl Connection {
         f: impl FnOnce(&mut CoreConnection, &mut ConnectionWaiters, &mut Context<'_>) -> Poll<T>,
     ) -> Poll<Result<T, ConnectionClosed>> {
         let mut state = lock(&self.0.shared);
-        let ended = state.connection_error(self.0.handle);
+        let State { driver, connections, driver_task, .. } = &mut *state;
+        let waiters = connections.entry(self.0.handle).or_default();
+        let ended = waiters.ended();
         let through = after_ending && ended != Some(ConnectionClosed::LocallyClosed);
         if let Some(e) = ended.as_ref().filter(|_| !through) {
             return Poll::Ready(Err(e.clone()));
         }
-        let State { driver, connections, driver_task, .. } = &mut *state;
         let Some(core) = driver.endpoint().connection(self.0.handle) else {
             return Poll::Ready(Err(ended.unwrap_or(ConnectionClosed::LocallyClosed)));
         };
-        let waiters = connections.entry(self.0.handle).or_default();
         match f(core, waiters, cx) {
             // An ended connection wakes nobody again: report the end instead of waiting.
             Poll::Pending => ended.map_or(Poll::Pending, |e| Poll::Ready(Err(e))),

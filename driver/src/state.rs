@@ -2,8 +2,7 @@
 //! connection, the tasks waiting for something to happen. Core events turn into wake-ups
 //! here, in one place.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -18,7 +17,7 @@ use crate::driver::Driver;
 /// the peer picks the IDs of the streams it opens, but they are dense and bounded by the
 /// stream limit we grant, so it cannot flood a bucket, and a multiply-rotate hash is
 /// enough. SipHash cost a tenth of a request/response exchange.
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<rustc_hash::FxHasher>>;
+pub(crate) type IdMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// A task waiting for one thing. A second task waiting for the same thing replaces the first
 /// (as with `AtomicWaker`); handles document which calls are meant for one task at a time.
@@ -84,6 +83,15 @@ pub(crate) struct SenderState {
 }
 
 impl ConnectionWaiters {
+    /// Why calls on the connection fail, or `None` while it is usable.
+    pub(crate) fn ended(&self) -> Option<ConnectionClosed> {
+        match (&self.error, self.drained) {
+            (Some(e), _) => Some(e.clone()),
+            (None, true) => Some(ConnectionClosed::LocallyClosed),
+            (None, false) => None,
+        }
+    }
+
     pub(crate) fn wake_all(&mut self) {
         self.connect.wake();
         self.closed.wake();
@@ -151,14 +159,7 @@ impl State {
 
     /// Why calls on `handle` fail, or `None` while it is usable.
     pub(crate) fn connection_error(&mut self, handle: ConnectionHandle) -> Option<ConnectionClosed> {
-        let waiters = self.waiters(handle);
-        if let Some(e) = &waiters.error {
-            return Some(e.clone());
-        }
-        if waiters.drained {
-            return Some(ConnectionClosed::LocallyClosed);
-        }
-        None
+        self.waiters(handle).ended()
     }
 
     /// Tells the driver task there is work (something to send, a timer to re-arm).
