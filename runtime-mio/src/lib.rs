@@ -24,12 +24,7 @@
 //!     // Sleep until the socket is ready or the endpoint's deadline.
 //!     poll.poll(&mut events, endpoint.poll_timeout())?;
 //!     for event in events.iter() {
-//!         if event.is_readable() {
-//!             endpoint.on_readable()?;
-//!         }
-//!         if event.is_writable() {
-//!             endpoint.on_writable()?;
-//!         }
+//!         endpoint.on_event(event)?;
 //!     }
 //!     endpoint.on_timeout()?;
 //!     // React to what happened.
@@ -185,6 +180,19 @@ impl Endpoint {
         if let Some(conn) = self.driver.endpoint().connection(handle) {
             conn.close(now, code, reason);
         }
+    }
+
+    /// Reacts to one `mio` event for this endpoint's token: readable, writable or both, in
+    /// one turn (calling [`on_readable`](Self::on_readable) and then
+    /// [`on_writable`](Self::on_writable) would take two).
+    pub fn on_event(&mut self, event: &mio::event::Event) -> io::Result<()> {
+        if event.is_readable() {
+            self.read_pending = true;
+        }
+        if event.is_writable() {
+            self.write_blocked = false;
+        }
+        self.drive()
     }
 
     /// The socket became readable.

@@ -36,12 +36,7 @@ fn echo_of_eight_mib_through_a_hand_written_loop() {
             .expect("poll");
         for event in events.iter() {
             let endpoint = if event.token() == Token(0) { &mut server } else { &mut client };
-            if event.is_readable() {
-                endpoint.on_readable().expect("readable");
-            }
-            if event.is_writable() {
-                endpoint.on_writable().expect("writable");
-            }
+            endpoint.on_event(event).expect("socket event");
         }
         server.on_timeout().expect("server timers");
         client.on_timeout().expect("client timers");

@@ -35,12 +35,7 @@ impl Looper {
         let timeout = self.endpoint.poll_timeout().unwrap_or(Duration::MAX).min(Duration::from_millis(10));
         self.poll.poll(&mut self.events, Some(timeout))?;
         for event in self.events.iter() {
-            if event.is_readable() {
-                self.endpoint.on_readable()?;
-            }
-            if event.is_writable() {
-                self.endpoint.on_writable()?;
-            }
+            self.endpoint.on_event(event)?;
         }
         self.endpoint.on_timeout()
     }

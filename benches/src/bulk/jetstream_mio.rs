@@ -38,12 +38,7 @@ impl Looper {
         let timeout = self.endpoint.poll_timeout().unwrap_or(Duration::MAX).min(Duration::from_millis(100));
         self.poll.poll(&mut self.events, Some(timeout)).map_err(io)?;
         for event in self.events.iter() {
-            if event.is_readable() {
-                self.endpoint.on_readable().map_err(io)?;
-            }
-            if event.is_writable() {
-                self.endpoint.on_writable().map_err(io)?;
-            }
+            self.endpoint.on_event(event).map_err(io)?;
         }
         self.endpoint.on_timeout().map_err(io)?;
         while let Some((conn, event)) = self.endpoint.poll_event() {

@@ -47,12 +47,7 @@ impl Looper {
             other => other?,
         }
         for event in self.events.iter() {
-            if event.is_readable() {
-                self.endpoint.on_readable()?;
-            }
-            if event.is_writable() {
-                self.endpoint.on_writable()?;
-            }
+            self.endpoint.on_event(event)?;
         }
         self.endpoint.on_timeout()
     }

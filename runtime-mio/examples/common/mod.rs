@@ -115,14 +115,10 @@ impl EventLoop {
         }
         let mut woken = false;
         for event in self.events.iter() {
-            if event.token() == WAKE {
-                woken = true;
-            }
-            if event.token() == SOCKET && event.is_readable() {
-                endpoint.on_readable()?;
-            }
-            if event.token() == SOCKET && event.is_writable() {
-                endpoint.on_writable()?;
+            match event.token() {
+                WAKE => woken = true,
+                SOCKET => endpoint.on_event(event)?,
+                _ => {}
             }
         }
         endpoint.on_timeout()?;
