@@ -56,6 +56,10 @@ struct Args {
     /// Clients connecting at once in the handshake rate phase.
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Caps the handshake server thread to this percent of a core in the rate phase, so
+    /// that the clients saturate it (needs root and the cgroup v1 cpu controller).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    server_cpu_quota: Option<u8>,
     /// Idle connection counts of the memory section, comma-separated and increasing.
     #[arg(long, value_delimiter = ',')]
     connections: Option<Vec<usize>>,
@@ -117,6 +121,9 @@ fn settings(args: &Args) -> Result<Settings, String> {
     }
     if let Some(n) = args.concurrency {
         s.handshake_concurrency = n;
+    }
+    if let Some(percent) = args.server_cpu_quota {
+        s.handshake_server_quota = Some(percent);
     }
     if let Some(levels) = &args.connections {
         s.connection_levels = levels.clone();

@@ -17,6 +17,10 @@
 //!   as much as a server's), so the measured rate is bounded by the client and the CPU
 //!   cost is the figure that scales.
 //!
+//! With a server CPU quota the server thread is capped to that share of a core for the
+//! rate phase (see [`cpu_quota`](super::cpu_quota)), so that the clients outrun it and it
+//! runs saturated, as a loaded server does.
+//!
 //! jetstream runs its hybrid handshake (X25519 + ML-KEM-768); quinn TLS 1.3 with a
 //! self-signed ECDSA P-256 certificate and X25519 (rustls' default key exchange with ring);
 //! TCP its three-way handshake (connect only, no TLS), for reference.
@@ -27,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::cpu_quota::CpuQuota;
 use super::percentiles::{Percentiles, Recorder};
 use super::server::{Counters, ServerThread, run_client};
 use super::transport::{Dialer, Peer};
@@ -47,6 +52,9 @@ pub struct Handshakes {
     pub sequential: Percentiles,
     /// Client tasks connecting at once in the rate phase.
     pub concurrency: usize,
+    /// The server thread's CPU cap in the rate phase, in percent of a core.
+    #[serde(default)]
+    pub server_quota: Option<u8>,
     /// Handshakes completed in the rate phase.
     pub completed: u64,
     /// Handshakes that failed in the rate phase.
@@ -82,8 +90,9 @@ impl Handshakes {
 }
 
 /// Measures `peer`: sequential handshakes for a third of `window` (at least `WARM_UP`
-/// more than warm-up), then `concurrency` tasks for `window`.
-pub fn run(peer: Peer, concurrency: usize, window: Duration) -> Result<Handshakes, String> {
+/// more than warm-up), then `concurrency` tasks for `window`, with the server thread
+/// capped to `server_quota` percent of a core if given.
+pub fn run(peer: Peer, concurrency: usize, window: Duration, server_quota: Option<u8>) -> Result<Handshakes, String> {
     if concurrency == 0 {
         return Err("concurrency must be at least 1".into());
     }
@@ -103,6 +112,7 @@ pub fn run(peer: Peer, concurrency: usize, window: Duration) -> Result<Handshake
         while resolved() < made && Instant::now() < settled {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        let quota = server_quota.map(|percent| CpuQuota::confine(clock.tid(), percent)).transpose()?;
         let cpu_before = clock.cpu_time()?;
         let resolved_before = resolved();
         let start = Instant::now();
@@ -126,11 +136,13 @@ pub fn run(peer: Peer, concurrency: usize, window: Duration) -> Result<Handshake
             return Err(format!("the server resolved {handled} handshakes, the clients completed {}", completed.get()));
         }
         let server_cpu_seconds = (clock.cpu_time()? - cpu_before).as_secs_f64();
+        drop(quota);
         dialer.wait_idle().await;
         let loaded = loaded.percentiles().ok_or("no handshake completed in the rate phase")?;
         Ok(Handshakes {
             sequential,
             concurrency,
+            server_quota,
             completed: completed.get(),
             failed: failed.get(),
             seconds,
@@ -194,12 +206,25 @@ mod tests {
     #[test]
     fn every_peer_completes_handshakes_and_costs_server_cpu() {
         for peer in [Peer::Jetstream(Cipher::Aes256Gcm), Peer::Quinn(Cipher::Aes256Gcm), Peer::Tcp] {
-            let h = run(peer, 8, Duration::from_millis(300)).unwrap_or_else(|e| panic!("{peer}: {e}"));
+            let h = run(peer, 8, Duration::from_millis(300), None).unwrap_or_else(|e| panic!("{peer}: {e}"));
             assert_sane(&h.sequential, &format!("{peer} sequential"));
             assert_sane(&h.loaded, &format!("{peer} loaded"));
             assert!(h.completed > 0 && h.failed == 0, "{peer}: {h:?}");
             assert!(h.server_cpu_seconds > 0.0 && h.server_load() <= 1.05, "{peer}: {h:?}");
             assert!(h.per_second() > 0.0 && h.per_core_second() > 0.0 && h.server_cpu_us() > 0.0);
+        }
+    }
+
+    /// A capped server still resolves every handshake, within its share of a core; where
+    /// no cgroup cpu controller can be used, the run fails with a reason instead.
+    #[test]
+    fn a_capped_server_stays_within_its_quota() {
+        match run(Peer::Jetstream(Cipher::Aes256Gcm), 8, Duration::from_millis(500), Some(30)) {
+            Ok(h) => {
+                assert!(h.completed > 0 && h.failed == 0 && h.server_quota == Some(30), "{h:?}");
+                assert!(h.server_load() < 0.4, "a 30% quota, a load of {:.2}", h.server_load());
+            }
+            Err(e) => assert!(e.contains("cgroup"), "{e}"),
         }
     }
 }

@@ -42,6 +42,9 @@ pub enum Job {
         concurrency: usize,
         /// Rate window in milliseconds.
         window_ms: u64,
+        /// The server thread's CPU cap in the rate phase, percent of a core.
+        #[serde(default)]
+        server_quota: Option<u8>,
     },
     /// Server memory at increasing numbers of idle connections (see [`memory`]).
     Memory {
@@ -74,8 +77,9 @@ impl Job {
             Job::Latency { peer, in_flight, window_ms } => {
                 latency::run(*peer, *in_flight, Duration::from_millis(*window_ms)).map(Outcome::Latency)
             }
-            Job::Handshake { peer, concurrency, window_ms } => {
-                handshake::run(*peer, *concurrency, Duration::from_millis(*window_ms)).map(Outcome::Handshake)
+            Job::Handshake { peer, concurrency, window_ms, server_quota } => {
+                handshake::run(*peer, *concurrency, Duration::from_millis(*window_ms), *server_quota)
+                    .map(Outcome::Handshake)
             }
             Job::Memory { peer, levels } => memory::run(*peer, levels, server_exe).map(Outcome::Memory),
         }

@@ -8,6 +8,7 @@
 //! a measurement are two threads with a current-thread tokio runtime each (the memory
 //! section's server is a process of its own), all on 127.0.0.1.
 
+mod cpu_quota;
 pub mod handshake;
 pub mod job;
 pub mod latency;

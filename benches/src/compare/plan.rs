@@ -58,6 +58,9 @@ pub struct Settings {
     pub in_flight: usize,
     /// Client tasks connecting at once in the handshake rate phase.
     pub handshake_concurrency: usize,
+    /// The handshake server thread's CPU cap in the rate phase, percent of a core (`None`:
+    /// uncapped).
+    pub handshake_server_quota: Option<u8>,
     /// Idle connection counts of the memory section, increasing.
     pub connection_levels: Vec<usize>,
     /// Bytes per transfer across the lossy link.
@@ -76,6 +79,7 @@ impl Settings {
             window: Duration::from_secs(2),
             in_flight: 100,
             handshake_concurrency: 32,
+            handshake_server_quota: None,
             connection_levels: vec![100, 1000, 10_000],
             lossy_bytes: crate::lossy_link::LossyOptions::default().bytes,
         }
@@ -91,6 +95,7 @@ impl Settings {
             window: Duration::from_millis(300),
             in_flight: 100,
             handshake_concurrency: 16,
+            handshake_server_quota: None,
             connection_levels: vec![10, 100],
             lossy_bytes: 1_000_000,
         }
@@ -136,7 +141,12 @@ pub fn jobs(section: Section, settings: &Settings) -> Vec<Job> {
             })
             .collect(),
         Section::Handshake => AES_ONLY
-            .map(|peer| Job::Handshake { peer, concurrency: settings.handshake_concurrency, window_ms })
+            .map(|peer| Job::Handshake {
+                peer,
+                concurrency: settings.handshake_concurrency,
+                window_ms,
+                server_quota: settings.handshake_server_quota,
+            })
             .to_vec(),
         Section::Memory => {
             AES_ONLY.map(|peer| Job::Memory { peer, levels: settings.connection_levels.clone() }).to_vec()
@@ -190,9 +200,13 @@ pub fn describe(section: Section, settings: &Settings) -> String {
              hybrid X25519 + ML-KEM-768; quinn: TLS 1.3, self-signed P-256 certificate, X25519; tcp: connect only.\n\
              Rate phase: {} clients connect and close in a loop for {:.1} s; server CPU from /proc (schedstat) over the \
              same span. Handshakes per core-second = handshakes / server CPU seconds (the client needs the other core, \
-             so the measured rate is client-bound on 2 cores). Latency: connect to established, client side.",
+             so the measured rate is client-bound on 2 cores). Latency: connect to established, client side.{}",
             settings.handshake_concurrency,
-            settings.window.as_secs_f64()
+            settings.window.as_secs_f64(),
+            settings.handshake_server_quota.map_or(String::new(), |percent| format!(
+                "\nServer CPU quota: in the rate phase the server thread may use {percent}% of a core (cgroup cpu \
+                 controller), so the clients outrun it and it runs saturated; its load is then at most {percent}%."
+            ))
         ),
         Section::Memory => format!(
             "Memory: VmRSS of a server process holding {:?} idle connections (handshake done, nothing sent, idle \

@@ -23,13 +23,21 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 #[derive(Debug, Clone)]
 pub(crate) struct ThreadClock {
     task: PathBuf,
+    tid: u32,
 }
 
 impl ThreadClock {
     /// The calling thread's clock (/proc/thread-self names it as `PID/task/TID`).
     pub(crate) fn current() -> Result<Self, String> {
         let link = std::fs::read_link("/proc/thread-self").map_err(|e| format!("/proc/thread-self: {e}"))?;
-        Ok(ThreadClock { task: PathBuf::from("/proc").join(link) })
+        let tid = link.file_name().and_then(|name| name.to_str()?.parse().ok());
+        let tid = tid.ok_or_else(|| format!("/proc/thread-self links to {}, not PID/task/TID", link.display()))?;
+        Ok(ThreadClock { task: PathBuf::from("/proc").join(link), tid })
+    }
+
+    /// The thread's id.
+    pub(crate) fn tid(&self) -> u32 {
+        self.tid
     }
 
     /// CPU time the thread used so far (user and system): nanoseconds from `schedstat`,
@@ -78,6 +86,7 @@ mod tests {
     fn reads_this_process_and_thread() {
         assert!(rss_kib(std::process::id()).is_ok_and(|kib| kib > 0));
         let clock = ThreadClock::current().expect("/proc/thread-self");
+        assert_ne!(clock.tid(), std::process::id(), "a test runs on a thread of its own");
         let before = clock.cpu_time().expect("a CPU time");
         let spin = std::time::Instant::now();
         let mut x = 0u64;
