@@ -182,9 +182,11 @@ impl Endpoint {
         }
     }
 
-    /// Reacts to one `mio` event for this endpoint's token: readable, writable or both, in
-    /// one turn (calling [`on_readable`](Self::on_readable) and then
-    /// [`on_writable`](Self::on_writable) would take two).
+    /// Reacts to one `mio` event for this endpoint: readable, writable or both, in one turn
+    /// (calling [`on_readable`](Self::on_readable) and then
+    /// [`on_writable`](Self::on_writable) would take two). The token is not checked: pass
+    /// only the events of the token this endpoint was registered under. An event with
+    /// neither flag (an error report alone) runs a turn like [`on_timeout`](Self::on_timeout).
     pub fn on_event(&mut self, event: &mio::event::Event) -> io::Result<()> {
         if event.is_readable() {
             self.read_pending = true;

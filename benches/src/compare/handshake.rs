@@ -18,8 +18,8 @@
 //!   cost is the figure that scales.
 //!
 //! With a server CPU quota the server thread is capped to that share of a core for the
-//! rate phase (see [`cpu_quota`](super::cpu_quota)), so that the clients outrun it and it
-//! runs saturated, as a loaded server does.
+//! rate phase (the cgroup v1 `cpu` controller), so that the clients outrun it and it runs
+//! saturated, as a loaded server does.
 //!
 //! jetstream runs its hybrid handshake (X25519 + ML-KEM-768); quinn TLS 1.3 with a
 //! self-signed ECDSA P-256 certificate and X25519 (rustls' default key exchange with ring);
@@ -201,6 +201,7 @@ async fn connect_loop(dialer: Rc<Dialer>, end: Instant, completed: Rc<Cell<u64>>
 mod tests {
     use super::*;
     use crate::bulk::Cipher;
+    use crate::compare::cpu_quota::UNAVAILABLE;
     use crate::compare::latency::assert_sane;
 
     #[test]
@@ -215,8 +216,9 @@ mod tests {
         }
     }
 
-    /// A capped server still resolves every handshake, within its share of a core; where
-    /// no cgroup cpu controller can be used, the run fails with a reason instead.
+    /// A capped server still resolves every handshake, within its share of a core. Where
+    /// the machine cannot cap a thread (no cgroup v1 cpu controller, or no root) the run
+    /// must fail saying so, and the test is skipped.
     #[test]
     fn a_capped_server_stays_within_its_quota() {
         match run(Peer::Jetstream(Cipher::Aes256Gcm), 8, Duration::from_millis(500), Some(30)) {
@@ -224,7 +226,8 @@ mod tests {
                 assert!(h.completed > 0 && h.failed == 0 && h.server_quota == Some(30), "{h:?}");
                 assert!(h.server_load() < 0.4, "a 30% quota, a load of {:.2}", h.server_load());
             }
-            Err(e) => assert!(e.contains("cgroup"), "{e}"),
+            Err(e) if e.starts_with(UNAVAILABLE) => eprintln!("skipped: {e}"),
+            Err(e) => panic!("{e}"),
         }
     }
 }

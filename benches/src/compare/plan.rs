@@ -205,7 +205,8 @@ pub fn describe(section: Section, settings: &Settings) -> String {
             settings.window.as_secs_f64(),
             settings.handshake_server_quota.map_or(String::new(), |percent| format!(
                 "\nServer CPU quota: in the rate phase the server thread may use {percent}% of a core (cgroup cpu \
-                 controller), so the clients outrun it and it runs saturated; its load is then at most {percent}%."
+                 controller), so the clients outrun it and it runs saturated; its load is then about {percent}%. (TCP's \
+                 handshake runs in the kernel's softirq work, which the cap hardly binds.)"
             ))
         ),
         Section::Memory => format!(
@@ -299,6 +300,21 @@ mod tests {
             }
         }
         assert_eq!(jobs(Section::Payload, &settings).len(), SIZES.len() * 6);
+    }
+
+    #[test]
+    fn the_server_quota_reaches_every_handshake_job() {
+        let settings = Settings { handshake_server_quota: Some(50), ..Settings::quick() };
+        let jobs = jobs(Section::Handshake, &settings);
+        assert!(!jobs.is_empty());
+        for job in &jobs {
+            assert!(matches!(job, Job::Handshake { server_quota: Some(50), .. }), "{job:?}");
+        }
+        assert!(describe(Section::Handshake, &settings).contains("50% of a core"));
+        // A job written without the field (an older runner) still reads, uncapped.
+        let old = r#"{"Handshake":{"peer":"Tcp","concurrency":4,"window_ms":100}}"#;
+        let job: Job = serde_json::from_str(old).expect("an old handshake job");
+        assert!(matches!(job, Job::Handshake { server_quota: None, .. }), "{job:?}");
     }
 
     #[test]
