@@ -181,6 +181,18 @@ impl FrameError {
     }
 }
 
+/// How many zero bytes `bytes` starts with. Client handshake datagrams carry ~1,000 bytes
+/// of PADDING each; comparing 16 bytes at a time reads them several times faster than a
+/// byte loop, which was most of the frame parser's time in a server's handshake profile.
+fn zero_run(bytes: &[u8]) -> usize {
+    let whole = bytes
+        .chunks_exact(16)
+        .take_while(|block| <[u8; 16]>::try_from(*block).is_ok_and(|block| u128::from_ne_bytes(block) == 0))
+        .count()
+        * 16;
+    whole + bytes[whole..].iter().take_while(|b| **b == 0).count()
+}
+
 /// Iterates the frames of a decrypted payload.
 #[derive(Debug)]
 pub(crate) struct FrameIter<'a> {
@@ -206,8 +218,7 @@ impl<'a> FrameIter<'a> {
         Ok(match ty {
             ty::PADDING => {
                 // Runs of padding are common (minimum sizes): consume them in one step.
-                let run = r.peek_rest().iter().take_while(|b| **b == 0).count();
-                r.bytes(run)?;
+                r.bytes(zero_run(r.peek_rest()))?;
                 Frame::Padding
             }
             ty::PING => Frame::Ping,
@@ -466,6 +477,32 @@ mod tests {
 
     fn decode_all(buf: &[u8]) -> Vec<Result<Frame<'_>, FrameError>> {
         FrameIter::new(buf).collect()
+    }
+
+    #[test]
+    fn zero_runs_end_at_the_first_nonzero_byte_at_any_position() {
+        assert_eq!(zero_run(&[]), 0);
+        for len in [1, 15, 16, 17, 31, 32, 33, 1000] {
+            let zeros = vec![0u8; len];
+            assert_eq!(zero_run(&zeros), len);
+            for at in [0, 1, 15, 16, 17, len / 2, len - 1] {
+                if at >= len {
+                    continue;
+                }
+                let mut bytes = zeros.clone();
+                bytes[at] = 0x01;
+                assert_eq!(zero_run(&bytes), at, "len {len}, nonzero at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_padding_run_is_one_frame_and_stops_before_the_next_frame() {
+        let mut payload = vec![0u8; 1000];
+        payload.push(0x01); // PING
+        payload.extend_from_slice(&[0u8; 7]);
+        let frames = decode_all(&payload);
+        assert!(matches!(frames.as_slice(), [Ok(Frame::Padding), Ok(Frame::Ping), Ok(Frame::Padding)]), "{frames:?}");
     }
 
     #[test]
