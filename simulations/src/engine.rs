@@ -170,10 +170,11 @@ impl std::fmt::Debug for Simulation {
 fn transport(s: &Scenario) -> TransportConfig {
     let t = &s.transport;
     let mut c = TransportConfig { prefer_aes: s.cipher == Cipher::Aes, ..TransportConfig::default() };
-    if let Some(cc) = t.congestion {
-        c.congestion_controller = match cc {
-            Congestion::Cubic => Arc::new(CubicConfig::default()),
-            Congestion::Newreno => Arc::new(NewRenoConfig::default()),
+    if t.congestion.is_some() || t.hystart.is_some() {
+        let hystart = t.hystart.unwrap_or(false);
+        c.congestion_controller = match t.congestion.unwrap_or(Congestion::Cubic) {
+            Congestion::Cubic => Arc::new(CubicConfig::default().hystart(hystart)),
+            Congestion::Newreno => Arc::new(NewRenoConfig::default().hystart(hystart)),
         };
     }
     if let Some(d) = t.idle_timeout {

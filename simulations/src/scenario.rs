@@ -88,6 +88,8 @@ pub enum Cipher {
 pub struct TransportSpec {
     /// `cubic` (default) or `newreno`.
     pub congestion: Option<Congestion>,
+    /// HyStart++ on the first slow start (default off).
+    pub hystart: Option<bool>,
     /// Idle timeout.
     pub idle_timeout: Option<SimDuration>,
     /// Keep-alive interval.

@@ -48,6 +48,19 @@ fn bufferbloat_queue_does_not_stay_full() {
     }
 }
 
+/// HyStart++ (opt-in) ends the first slow start before the 800 ms buffer overflows: far
+/// fewer packets are dropped from the full queue.
+#[test]
+fn hystart_cuts_the_drops_of_a_start_into_a_deep_buffer() {
+    let mut spec = shipped("bufferbloat-bottleneck").remove(0);
+    let without = run_quiet(&spec).links.up.dropped_queue;
+    spec.scenario.transport.hystart = Some(true);
+    let with = run_quiet(&spec);
+    assert_all_delivered(&with);
+    let with = with.links.up.dropped_queue;
+    assert!(with * 3 < without * 2, "queue drops: {with} with HyStart++, {without} without");
+}
+
 #[test]
 fn burst_loss_sweep_completes_at_every_level() {
     let runs = run_shipped("burst-loss", 2);

