@@ -13,7 +13,6 @@
 //! reduces the window and how the window grows in congestion avoidance.
 
 use core::fmt;
-use core::time::Duration;
 
 use crate::connection::rtt::RttEstimator;
 use crate::time::Instant;
@@ -220,9 +219,10 @@ impl Window {
 
     /// Grows the window in slow start for a packet of `bytes`, sent at `sent`, acknowledged
     /// at `now`: by those bytes, by a quarter of them in HyStart++'s conservative phase, or
-    /// not at all when HyStart++ ends slow start (the window becomes `ssthresh`).
-    fn grow_in_slow_start(&mut self, now: Instant, sent: Instant, bytes: u64, latest_rtt: Duration) {
-        let growth = self.hystart.as_mut().map_or(Growth::Full, |h| h.on_ack(now, sent, latest_rtt));
+    /// not at all when HyStart++ ends slow start (the window becomes `ssthresh`). Returns
+    /// whether slow start ended here, without a loss.
+    fn grow_in_slow_start(&mut self, now: Instant, sent: Instant, bytes: u64, rtt: &RttEstimator) -> bool {
+        let growth = self.hystart.as_mut().map_or(Growth::Full, |h| h.on_ack(now, sent, rtt));
         match growth {
             Growth::Full => self.cwnd = self.cwnd.saturating_add(bytes),
             Growth::Conservative => self.cwnd = self.cwnd.saturating_add(bytes / CSS_GROWTH_DIVISOR),
@@ -231,6 +231,7 @@ impl Window {
                 self.hystart = None;
             }
         }
+        growth == Growth::Stop
     }
 
     /// `InCongestionRecovery(sent_time)` of RFC 9002 Appendix B.5.
@@ -303,7 +304,7 @@ mod tests {
 
     #[test]
     fn zero_sizes_cannot_produce_a_zero_window() {
-        let config = WindowConfig { initial_packets: 0, minimum_packets: 0, hystart: true };
+        let config = WindowConfig { initial_packets: 0, minimum_packets: 0, hystart: false };
         let mut window = Window::new(config, 0);
         assert_eq!(window.cwnd, 1);
         window.reduce_to(0);
@@ -329,6 +330,27 @@ mod tests {
         window.collapse();
         assert_eq!(window.state(), ControllerState::SlowStart);
         assert!(window.begin_recovery(t(120), t(60)), "collapse ends the recovery period");
+    }
+
+    /// A congestion event ends HyStart++ for good: the slow start after a persistent-
+    /// congestion collapse grows by every acknowledged byte, however RTTs rise.
+    #[test]
+    fn a_congestion_event_ends_hystart_for_good() {
+        let mut window = Window::new(WindowConfig { hystart: true, ..WindowConfig::default() }, 1200);
+        let t = |ms| Instant::from_millis(ms);
+        assert!(window.hystart.is_some());
+        assert!(window.begin_recovery(t(10), t(5)));
+        window.reduce_to(1_000_000);
+        assert!(window.hystart.is_none());
+        window.collapse();
+        assert_eq!(window.state(), ControllerState::SlowStart);
+        let mut rtt = RttEstimator::new(crate::Duration::from_millis(100));
+        for i in 0..100 {
+            rtt.update(crate::Duration::ZERO, crate::Duration::from_millis(20 + i), true);
+            let before = window.cwnd;
+            assert!(!window.grow_in_slow_start(t(100 + i), t(50 + i), 1200, &rtt));
+            assert_eq!(window.cwnd, before + 1200, "ack {i}");
+        }
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub struct RttEstimator {
     min: Duration,
     /// The peer's `max_ack_delay` transport parameter.
     max_ack_delay: Duration,
-    /// Whether `update` has been called since construction or the last reset.
-    has_sample: bool,
+    /// How many times `update` was called since construction or the last reset.
+    samples: u64,
 }
 
 impl RttEstimator {
@@ -45,7 +45,7 @@ impl RttEstimator {
             var: initial_rtt / 2,
             min: initial_rtt,
             max_ack_delay: DEFAULT_MAX_ACK_DELAY,
-            has_sample: false,
+            samples: 0,
         }
     }
 
@@ -82,8 +82,8 @@ impl RttEstimator {
     ///   Appendix A.7 (the prose of §5.3 lists the two assignments the other way round).
     pub fn update(&mut self, ack_delay: Duration, rtt_sample: Duration, handshake_confirmed: bool) {
         self.latest = rtt_sample;
-        if !self.has_sample {
-            self.has_sample = true;
+        self.samples = self.samples.saturating_add(1);
+        if self.samples == 1 {
             self.min = rtt_sample;
             self.smoothed = rtt_sample;
             self.var = rtt_sample / 2;
@@ -102,7 +102,7 @@ impl RttEstimator {
     /// (RFC 9002 §5.2). The path's RTT may have grown for good; restarting avoids declaring
     /// persistent congestion again and again and lets the estimates recover.
     pub fn on_persistent_congestion(&mut self) {
-        if self.has_sample {
+        if self.has_sample() {
             self.min = self.latest;
         }
     }
@@ -129,7 +129,15 @@ impl RttEstimator {
 
     /// Whether at least one sample was taken since construction or the last reset.
     pub fn has_sample(&self) -> bool {
-        self.has_sample
+        self.samples > 0
+    }
+
+    /// How many samples were taken since construction or the last reset. A change between
+    /// two acknowledged packets tells a congestion controller that the ACK frame carrying
+    /// the second brought a sample of its own ([`latest`](Self::latest) is otherwise a
+    /// sample shared by all packets of one ACK frame, or an older one).
+    pub fn samples(&self) -> u64 {
+        self.samples
     }
 
     /// `smoothed_rtt + max(4 * rttvar, kGranularity)`: the probe timeout before the
