@@ -7,6 +7,7 @@
 //! cargo run --release -p jetstream-bench --bin compare -- --quick             # smoke run
 //! cargo run --release -p jetstream-bench --bin compare -- --only latency --rounds 5
 //! cargo run --release -p jetstream-bench --bin compare -- --json results.json
+//! cargo run --release -p jetstream-bench --bin compare -- --only handshake --server-cpu-quota 50  # saturated server (root)
 //! ```
 //!
 //! Every measurement runs in a fresh child process. Each round runs every job of a section
