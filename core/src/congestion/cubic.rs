@@ -362,9 +362,9 @@ mod tests {
 
     /// A queue building up (the RTT rises from 100 to 150 ms) ends slow start before any
     /// loss with HyStart++; without it, slow start doubles on into the queue. After the
-    /// exit the curve starts flat at the exit window: the next round trips add about what
-    /// the Reno-friendly rate allows (α = 0.53 datagrams per RTT), not the convex region's
-    /// acceleration.
+    /// exit the curve starts flat at the exit window: the next round trips add about one
+    /// datagram each (the Reno-friendly rate, α = 1 once `W_est` is back at `cwnd_prior`),
+    /// not the convex region's acceleration.
     #[test]
     fn rising_round_trip_times_end_slow_start_before_any_loss() {
         let rtts = [100, 100, 150, 150, 150, 150, 150, 150, 150, 150];

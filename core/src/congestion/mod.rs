@@ -8,9 +8,10 @@
 //!
 //! Two loss-based controllers are provided: [`NewReno`] (RFC 9002 §7), the baseline QUIC
 //! behaviour, and [`Cubic`] (RFC 9438), which recovers its window faster on paths with a large
-//! bandwidth-delay product. Both share slow start, the recovery period and the
-//! persistent-congestion collapse of RFC 9002 §7.3–§7.6; they differ in how much a loss
-//! reduces the window and how the window grows in congestion avoidance.
+//! bandwidth-delay product. Both share slow start (with HyStart++, RFC 9406, as an option),
+//! the recovery period and the persistent-congestion collapse of RFC 9002 §7.3–§7.6; they
+//! differ in how much a loss reduces the window and how the window grows in congestion
+//! avoidance.
 
 use core::fmt;
 
