@@ -208,11 +208,11 @@ impl Controller for Cubic {
             if self.window.grow_in_slow_start(now, sent, bytes, rtt) {
                 // Slow start ended without a loss (HyStart++): the curve starts flat at the
                 // current window (K = 0), probing slowly around it before it accelerates,
-                // instead of in the steep convex region that W_max = 0 would give.
+                // instead of in the steep convex region that W_max = 0 would give. No epoch
+                // exists yet: one starts only in congestion avoidance.
                 let cwnd = self.window.cwnd as f64;
                 self.w_max = cwnd;
                 self.cwnd_prior = cwnd;
-                self.epoch = None;
             }
             return;
         }
