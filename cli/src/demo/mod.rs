@@ -58,7 +58,9 @@ pub(crate) fn run(options: &DemoOptions) -> Result<(), String> {
     println!("{}", table(&rows));
     println!("Cipher on loopback: {cipher}; key exchange: X25519 + ML-KEM-768 (hybrid post-quantum).");
     println!("Packets declared lost are recovered by retransmission: every stream byte arrives. Datagrams");
-    println!("are never retransmitted; the simulated bufferbloat run carries a voice-like datagram flow.\n");
+    println!("are never retransmitted; the simulated bufferbloat run carries a voice-like datagram flow.");
+    println!("The Wi-Fi row is held down by its random loss, not by the link: loss-based congestion control");
+    println!("(TCP's too) shrinks its window at every loss, about once every 50 packets at 2%.\n");
     println!("Next:");
     println!("  jetstream keygen --out server.key           then perf server / recv with --key server.key");
     println!("  jetstream perf client --connect HOST:PORT --server-key KEY   (iperf-like, --json)");
